@@ -1,0 +1,27 @@
+"""What command handlers need from the outside, as protocols.
+
+Infrastructure implements them (infra/eventstore.py, infra/passwords.py);
+tests may pass the real ones or small fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class AggregateStore(Protocol):
+    def save(self, aggregates: Iterable[Aggregate], meta: Mapping[str, Any]) -> list[int]: ...
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...

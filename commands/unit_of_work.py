@@ -1,0 +1,48 @@
+"""The aggregates one command touches, saved together or not at all."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from commands.ports import AggregateStore
+from domain.errors import NotFound
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class UnitOfWork:
+    def __init__(self, store: AggregateStore) -> None:
+        self._store = store
+        self._seen: dict[UUID, Aggregate] = {}
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate, or None if it never existed or is deleted."""
+        aggregate = self.get_any(cls, aggregate_id)
+        if aggregate is None or getattr(aggregate, "deleted", False):
+            return None
+        return aggregate
+
+    def get_any(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate even when deleted (for names and claims)."""
+        seen = self._seen.get(aggregate_id)
+        if seen is not None:
+            return seen if isinstance(seen, cls) else None
+        aggregate = self._store.get(cls, aggregate_id)
+        if aggregate is not None:
+            self._seen[aggregate_id] = aggregate
+        return aggregate
+
+    def require(self, cls: type[A], aggregate_id: UUID | None, kind: str) -> A:
+        aggregate = self.get(cls, aggregate_id) if aggregate_id is not None else None
+        if aggregate is None:
+            raise NotFound(kind, aggregate_id.hex if aggregate_id else None)
+        return aggregate
+
+    def add(self, aggregate: Aggregate) -> None:
+        self._seen[aggregate.id] = aggregate
+
+    def changed(self) -> list[Aggregate]:
+        return [a for a in self._seen.values() if a.pending_events]

@@ -1,0 +1,220 @@
+"""Read-model storage on SQLite or PostgreSQL behind one small interface.
+
+Queries are composed with `psycopg.sql` on both backends, so identifiers are
+always quoted by the library and values always travel as parameters. SQLite
+receives the same text with its own `?` placeholders: the rendered query has
+no literal percent signs of its own (values are never inlined), so the only
+`%s` in it are placeholders.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+Row = dict[str, Any]
+Params = Sequence[Any]
+Query = sql.Composable | str
+
+
+class Cursor(ABC):
+    """What a transaction can do: run statements and read rows."""
+
+    dialect: str
+
+    @abstractmethod
+    def execute(self, query: Query, params: Params = ()) -> None: ...
+
+    @abstractmethod
+    def executemany(self, query: Query, rows: Sequence[Params]) -> None: ...
+
+    @abstractmethod
+    def fetchall(self) -> list[Row]: ...
+
+    def fetchone(self) -> Row | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
+    @abstractmethod
+    def lock_row_clause(self) -> sql.Composable:
+        """`FOR UPDATE` where the database has row locks, nothing on SQLite
+        (whose write transactions are already exclusive)."""
+
+
+class Database(ABC):
+    dialect: str
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """A read-write transaction, committed when the block ends normally."""
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        with self.transaction() as cursor:
+            yield cursor
+
+    def query(self, query: Query, params: Params = ()) -> list[Row]:
+        with self.read() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall()
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def _render(query: Query) -> str:
+    return query if isinstance(query, str) else query.as_string(None)
+
+
+class _SQLiteCursor(Cursor):
+    dialect = "sqlite"
+
+    def __init__(self, raw: sqlite3.Cursor) -> None:
+        self._raw = raw
+
+    def execute(self, query: Query, params: Params = ()) -> None:
+        self._raw.execute(_render(query).replace("%s", "?"), tuple(params))
+
+    def executemany(self, query: Query, rows: Sequence[Params]) -> None:
+        self._raw.executemany(_render(query).replace("%s", "?"), [tuple(r) for r in rows])
+
+    def fetchall(self) -> list[Row]:
+        if self._raw.description is None:
+            return []
+        names = [d[0] for d in self._raw.description]
+        return [dict(zip(names, row, strict=True)) for row in self._raw.fetchall()]
+
+    def lock_row_clause(self) -> sql.Composable:
+        return sql.SQL("")
+
+
+# Events and read models share one SQLite file, which has one writer at a
+# time; in-process writers queue on this lock instead of timing out in the
+# event store's connection pool while a projection transaction holds the file.
+SQLITE_WRITE_LOCK = threading.RLock()
+
+
+class SQLiteDatabase(Database):
+    """One connection per thread; writes take the database lock at BEGIN.
+
+    `BEGIN IMMEDIATE` makes a writer wait for the lock up front instead of
+    failing half-way with SQLITE_BUSY when it upgrades from reading.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                str(self.path),
+                timeout=30,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        conn = self._connection()
+        with SQLITE_WRITE_LOCK:
+            raw = conn.cursor()
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteCursor(raw)
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+            else:
+                raw.execute("COMMIT")
+            finally:
+                raw.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        conn = self._connection()
+        raw = conn.cursor()
+        raw.execute("BEGIN")
+        try:
+            yield _SQLiteCursor(raw)
+        finally:
+            raw.execute("COMMIT")
+            raw.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+
+class _PostgresCursor(Cursor):
+    dialect = "postgres"
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def execute(self, query: Query, params: Params = ()) -> None:
+        self._raw.execute(query, tuple(params) if params else None)
+
+    def executemany(self, query: Query, rows: Sequence[Params]) -> None:
+        self._raw.executemany(query, [tuple(r) for r in rows])
+
+    def fetchall(self) -> list[Row]:
+        if self._raw.description is None:
+            return []
+        return list(self._raw.fetchall())
+
+    def lock_row_clause(self) -> sql.Composable:
+        return sql.SQL(" FOR UPDATE")
+
+
+class PostgresDatabase(Database):
+    dialect = "postgres"
+
+    def __init__(self, conninfo: str, max_size: int = 10) -> None:
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        self.conninfo = conninfo
+        self._pool: ConnectionPool[Any] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            open=True,
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
+            yield _PostgresCursor(raw)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def open_database(database_url: str, sqlite_path: Path, is_postgres: bool) -> Database:
+    if is_postgres:
+        return PostgresDatabase(database_url)
+    sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteDatabase(sqlite_path)

@@ -1,0 +1,175 @@
+"""The one event log, on SQLite or PostgreSQL, through the eventsourcing library.
+
+Strata uses the library's recorders (their insert path keeps notification ids
+committed in order, which tailing readers depend on) and its mapper for
+decoding and upcasting, but saves through its own `save` so that every stored
+event carries the request's metadata under the `_meta` key of its state: who,
+from where, which request, which idempotency key. Decoded events keep that
+key in their `__dict__`, where `event_meta()` finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Mapper,
+    Notification,
+    StoredEvent,
+    UUIDAsHex,
+)
+from eventsourcing.persistence import (
+    EventStore as LibraryEventStore,
+)
+from eventsourcing.utils import get_topic
+
+from infra.database import SQLITE_WRITE_LOCK
+from infra.settings import Settings
+
+A = TypeVar("A", bound=Aggregate)
+
+META_KEY = "_meta"
+
+
+SYSTEM_META: dict[str, Any] = {
+    "user_id": "system",
+    "project_id": "system",
+    "request_id": "",
+    "source": "internal",
+    "idempotency_key": None,
+}
+
+
+def event_meta(event: object) -> dict[str, Any]:
+    """The metadata saved with an event (who, from where, which request)."""
+    meta = vars(event).get(META_KEY)
+    return dict(meta) if isinstance(meta, dict) else dict(SYSTEM_META)
+
+
+def make_transcoder() -> JSONTranscoder:
+    transcoder = JSONTranscoder()
+    transcoder.register(UUIDAsHex())
+    transcoder.register(DatetimeAsISO())
+    transcoder.register(DecimalAsStr())
+    return transcoder
+
+
+class MetadataMapper(Mapper[UUID]):
+    def to_stored_event_with_meta(
+        self, domain_event: DomainEventProtocol[UUID], meta: Mapping[str, Any]
+    ) -> StoredEvent:
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        state[META_KEY] = dict(meta)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=get_topic(type(domain_event)),
+            state=self.transcoder.encode(state),
+        )
+
+
+class EventStore:
+    """Save aggregates atomically with metadata; load them; read the log."""
+
+    def __init__(self, recorder: ApplicationRecorder) -> None:
+        self.recorder = recorder
+        self._serialise_writes = type(recorder).__module__ == "eventsourcing.sqlite"
+        self.mapper = MetadataMapper(transcoder=make_transcoder())
+        self._library_store: LibraryEventStore[UUID] = LibraryEventStore(
+            mapper=self.mapper, recorder=recorder
+        )
+
+    def save(self, aggregates: Iterable[Aggregate], meta: Mapping[str, Any]) -> list[int]:
+        """Record every pending event of every aggregate in one transaction.
+
+        Returns the notification ids; raises the library's IntegrityError
+        when another writer got to one of the aggregates first.
+        """
+        pending = [event for agg in aggregates for event in agg.collect_events()]
+        if not pending:
+            return []
+        stored = [self.mapper.to_stored_event_with_meta(e, meta) for e in pending]
+        if self._serialise_writes:
+            with SQLITE_WRITE_LOCK:
+                ids = self.recorder.insert_events(stored)
+        else:
+            ids = self.recorder.insert_events(stored)
+        return list(ids or [])
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        aggregate: Aggregate | None = None
+        for domain_event in self._library_store.get(aggregate_id):
+            aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
+        if aggregate is None:
+            return None
+        if not isinstance(aggregate, cls):
+            return None
+        return aggregate
+
+    def history(self, aggregate_id: UUID) -> list[DomainEventProtocol[UUID]]:
+        return list(self._library_store.get(aggregate_id))
+
+    def notifications(
+        self,
+        after: int,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+    ) -> Sequence[Notification]:
+        return self.recorder.select_notifications(
+            start=after,
+            limit=limit,
+            stop=stop,
+            topics=topics,
+            inclusive_of_start=False,
+        )
+
+    def max_notification_id(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def decode(self, stored: StoredEvent) -> DomainEventProtocol[UUID]:
+        return self.mapper.to_domain_event(stored)
+
+
+def open_recorder(settings: Settings) -> ApplicationRecorder:
+    """The library's recorder for the configured database, tables created."""
+    recorder: ApplicationRecorder
+    if settings.is_postgres:
+        from eventsourcing.postgres import (
+            PostgresApplicationRecorder,
+            PostgresDatastore,
+        )
+        from psycopg.conninfo import conninfo_to_dict
+
+        params = conninfo_to_dict(settings.database_url)
+        datastore = PostgresDatastore(
+            dbname=str(params.get("dbname", "strata")),
+            host=str(params.get("host", "127.0.0.1")),
+            port=str(params.get("port", "5432")),
+            user=str(params.get("user", "postgres")),
+            password=str(params.get("password", "")),
+            pool_size=4,
+            max_overflow=8,
+            lock_timeout=10,
+        )
+        recorder = PostgresApplicationRecorder(datastore, events_table_name="events")
+    else:
+        from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        sqlite_store = SQLiteDatastore(str(settings.sqlite_path), lock_timeout=10)
+        recorder = SQLiteApplicationRecorder(sqlite_store, events_table_name="events")
+    recorder.create_table()  # type: ignore[attr-defined]
+    return recorder

@@ -1,0 +1,96 @@
+"""Every setting Strata reads, from `STRATA_*` environment variables.
+
+This is the only module that reads the environment, so that what a process
+does is decided in one place and a test can build a `Settings` by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+SERVICE_PORTS: dict[str, int] = {
+    "identity": 5000,
+    "compute": 8774,
+    "network": 9696,
+    "block-storage": 8776,
+    "image": 9292,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".strata-data")
+    # `sqlite:///path/to/file` or a PostgreSQL URL/conninfo; empty means a
+    # SQLite file inside data_dir (the embedded profile).
+    database_url: str = ""
+    # Empty: an in-process bus, or a `nats-server` found on PATH when
+    # `start_nats` is set. Otherwise the URL of a JetStream-enabled server.
+    nats_url: str = ""
+    start_nats: bool = True
+    bind_host: str = "127.0.0.1"
+    public_host: str = "127.0.0.1"
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    region: str = "RegionOne"
+    token_ttl_seconds: int = 3600
+    keys_dir: Path | None = None
+    admin_password: str = ""
+    stream_name: str = "STRATA"
+    event_source: str = "strata"
+    # How long a write waits for its projections before answering anyway.
+    read_your_writes_timeout: float = 5.0
+    catch_up_interval: float = 1.0
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://")) or (
+            "dbname=" in self.database_url
+        )
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return self.data_dir / "strata.sqlite3"
+
+    @property
+    def fernet_keys_dir(self) -> Path:
+        return self.keys_dir or self.data_dir / "fernet-keys"
+
+    def public_url(self, service: str) -> str:
+        return f"http://{self.public_host}:{self.ports[service]}"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    ports = dict(SERVICE_PORTS)
+    for service in SERVICE_PORTS:
+        key = "STRATA_" + service.upper().replace("-", "_") + "_PORT"
+        if key in env:
+            ports[service] = int(env[key])
+    keys_dir = env.get("STRATA_KEYS_DIR")
+    return Settings(
+        data_dir=Path(env.get("STRATA_DATA_DIR", ".strata-data")),
+        database_url=env.get("STRATA_DATABASE_URL", ""),
+        nats_url=env.get("STRATA_NATS_URL", ""),
+        start_nats=_flag(env.get("STRATA_START_NATS", "true")),
+        bind_host=env.get("STRATA_BIND_HOST", "127.0.0.1"),
+        public_host=env.get("STRATA_PUBLIC_HOST", "127.0.0.1"),
+        ports=ports,
+        region=env.get("STRATA_REGION", "RegionOne"),
+        token_ttl_seconds=int(env.get("STRATA_TOKEN_TTL", "3600")),
+        keys_dir=Path(keys_dir) if keys_dir else None,
+        admin_password=env.get("STRATA_ADMIN_PASSWORD", ""),
+        stream_name=env.get("STRATA_STREAM", "STRATA"),
+        read_your_writes_timeout=float(env.get("STRATA_READ_YOUR_WRITES_TIMEOUT", "5")),
+        catch_up_interval=float(env.get("STRATA_CATCH_UP_INTERVAL", "1")),
+    )

@@ -1,0 +1,294 @@
+"""The `strata` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from infra.eventstore import event_meta
+from infra.settings import Settings, load_settings
+
+
+def _admin_password(settings: Settings) -> str:
+    """The admin password: from the environment, or made once and kept."""
+    if settings.admin_password:
+        return settings.admin_password
+    path = settings.data_dir / "admin-password"
+    if path.exists():
+        return path.read_text().strip()
+    from runtime.cloud import new_password
+
+    password = new_password()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(password + "\n")
+    os.chmod(path, 0o600)
+    return password
+
+
+def openrc(settings: Settings, password: str) -> str:
+    return "\n".join(
+        [
+            f"export OS_AUTH_URL={settings.public_url('identity')}/v3",
+            "export OS_IDENTITY_API_VERSION=3",
+            "export OS_USERNAME=admin",
+            f"export OS_PASSWORD={password}",
+            "export OS_PROJECT_NAME=admin",
+            "export OS_USER_DOMAIN_NAME=Default",
+            "export OS_PROJECT_DOMAIN_NAME=Default",
+            f"export OS_REGION_NAME={settings.region}",
+        ]
+    )
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from runtime.bootstrap import bootstrap
+    from runtime.cloud import build_cloud, start_projector
+
+    cloud = build_cloud(settings)
+    password = _admin_password(settings)
+    bootstrap(cloud, password)
+    start_projector(cloud)
+    relay_stop = _start_relay(cloud)
+    config = uvicorn.Config(
+        cloud.identity_app(),
+        host=settings.bind_host,
+        port=settings.ports["identity"],
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.sqlite_path})"
+    print(f"Strata is up. Event store and read models: {backend}")
+    print(f"  identity  {settings.public_url('identity')}/v3")
+    print("\nAdmin credentials (source these to use the openstack CLI):\n")
+    print(openrc(settings, password))
+    print("\nPress Ctrl-C to stop.", flush=True)
+    try:
+        asyncio.run(server.serve())
+    finally:
+        if relay_stop is not None:
+            relay_stop()
+        cloud.close()
+    print("Strata stopped.")
+    return 0
+
+
+def _start_relay(cloud: Any) -> Any:
+    """Start the event relay when its module is present; return its stopper."""
+    try:
+        from workers.relay import start_relay_thread
+    except ImportError:
+        return None
+    thread, stop_event, _ = start_relay_thread(cloud.settings, cloud.store, cloud.db)
+
+    def stop() -> None:
+        stop_event.set()
+        thread.join(timeout=5)
+
+    return stop
+
+
+def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
+    from runtime.bootstrap import bootstrap
+    from runtime.cloud import build_cloud
+
+    cloud = build_cloud(settings)
+    password = args.password or _admin_password(settings)
+    result = bootstrap(cloud, password)
+    print(
+        json.dumps(
+            {
+                "admin_user_id": result.admin_user_id,
+                "admin_project_id": result.admin_project_id,
+                "created_admin": result.created_admin,
+            }
+        )
+    )
+    cloud.close()
+    return 0
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from runtime.cloud import build_cloud
+
+    cloud = build_cloud(settings)
+    names = [args.projection] if args.projection else list(cloud.runner.projections)
+    for name in names:
+        if name not in cloud.runner.projections:
+            print(f"strata replay: no projection named {name!r}", file=sys.stderr)
+            return 2
+        report = cloud.runner.rebuild(name)
+        rate = report.events / report.seconds if report.seconds else 0.0
+        print(
+            f"{name}: {report.events} events replayed to position {report.position} "
+            f"in {report.seconds:.2f}s ({rate:,.0f} events/s)"
+        )
+    cloud.close()
+    return 0
+
+
+def _describe(store: Any, notification: Any) -> dict[str, Any]:
+    event = store.decode(notification)
+    state = {
+        k: v
+        for k, v in vars(event).items()
+        if k
+        not in (
+            "_meta",
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+        )
+    }
+    for secret in ("password_hash", "secret_hash"):
+        if secret in state:
+            state[secret] = "***"
+    return {
+        "id": notification.id,
+        "time": vars(event)["timestamp"].isoformat(),
+        "type": notification.topic.split(":")[-1],
+        "module": notification.topic.split(":")[0],
+        "resource_id": str(notification.originator_id),
+        "version": notification.originator_version,
+        "meta": event_meta(event),
+        "data": json.loads(json.dumps(state, default=str)),
+    }
+
+
+def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.eventstore import EventStore, open_recorder
+
+    store = EventStore(open_recorder(settings))
+    position = args.after
+    while True:
+        batch = store.notifications(after=position, limit=500)
+        for notification in batch:
+            position = notification.id
+            if args.resource and str(notification.originator_id).replace(
+                "-", ""
+            ) != args.resource.replace("-", ""):
+                continue
+            item = _describe(store, notification)
+            if args.json:
+                print(json.dumps(item), flush=True)
+            else:
+                meta = item["meta"]
+                print(
+                    f"{item['id']:>8}  {item['time']}  {item['type']:<40} "
+                    f"{item['resource_id']}  by {meta['user_id']} ({meta['request_id']})",
+                    flush=True,
+                )
+        if not batch and not args.follow:
+            return 0
+        if not batch:
+            time.sleep(0.5)
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from uuid import UUID
+
+    from infra.eventstore import EventStore, open_recorder
+
+    store = EventStore(open_recorder(settings))
+    try:
+        resource = UUID(args.resource_id)
+    except ValueError:
+        print(f"strata audit: {args.resource_id!r} is not a resource id", file=sys.stderr)
+        return 2
+    events = store.history(resource)
+    if not events:
+        print(f"strata audit: no events for {args.resource_id}", file=sys.stderr)
+        return 1
+    for event in events:
+        meta = event_meta(event)
+        changes = {
+            k: v
+            for k, v in vars(event).items()
+            if k
+            not in (
+                "_meta",
+                "originator_id",
+                "originator_version",
+                "timestamp",
+                "originator_topic",
+            )
+        }
+        for secret in ("password_hash", "secret_hash"):
+            if secret in changes:
+                changes[secret] = "***"
+        if "changes" in changes:
+            changes = changes["changes"]
+        timestamp = vars(event)["timestamp"]
+        print(
+            f"{timestamp.isoformat()}  v{event.originator_version}  "
+            f"{type(event).__qualname__:<32} user={meta['user_id']} "
+            f"request={meta['request_id'] or '-'} source={meta['source']}"
+        )
+        if changes:
+            print("    " + json.dumps(changes, default=str, sort_keys=True))
+    return 0
+
+
+def cmd_rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.tokens import KeyRepository
+
+    KeyRepository(settings.fernet_keys_dir).rotate()
+    print(f"rotated token keys in {settings.fernet_keys_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="strata", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run the whole cloud in one process")
+    boot = sub.add_parser("bootstrap", help="create the admin, roles and catalog")
+    boot.add_argument("--password", default="")
+    replay = sub.add_parser("replay", help="rebuild read models from event zero")
+    replay.add_argument("projection", nargs="?")
+    events = sub.add_parser("events", help="print the event log")
+    events.add_argument("--follow", action="store_true")
+    events.add_argument("--after", type=int, default=0)
+    events.add_argument("--resource", default="")
+    events.add_argument("--json", action="store_true")
+    audit = sub.add_parser("audit", help="print one resource's history")
+    audit.add_argument("resource_id")
+    sub.add_parser("rotate-keys", help="rotate the token encryption keys")
+    return parser
+
+
+COMMANDS = {
+    "up": cmd_up,
+    "bootstrap": cmd_bootstrap,
+    "replay": cmd_replay,
+    "events": cmd_events,
+    "audit": cmd_audit,
+    "rotate-keys": cmd_rotate_keys,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        return COMMANDS[args.command](settings, args)
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

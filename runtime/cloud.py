@@ -1,0 +1,97 @@
+"""The composition root: settings in, a wired cloud out.
+
+The one place that knows every layer. `api/` and `workers/` receive what they
+need from here and never build adapters themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+
+import commands.identity  # noqa: F401  (registers the handlers)
+from api.identity.app import create_identity_app
+from api.identity.authn import Authenticator
+from api.identity.support import IdentityDeps
+from commands.bus import CommandBus, Dependencies
+from infra.database import Database, open_database
+from infra.eventstore import EventStore, open_recorder
+from infra.passwords import Argon2Passwords
+from infra.settings import Settings
+from infra.tokens import KeyRepository, TokenCodec
+from projections.identity.projection import IdentityProjection
+from projections.identity.queries import IdentityQueries
+from projections.runner import ProjectionRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Cloud:
+    settings: Settings
+    store: EventStore
+    db: Database
+    runner: ProjectionRunner
+    bus: CommandBus
+    queries: IdentityQueries
+    authenticator: Authenticator
+    keys: KeyRepository
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def identity_app(self) -> Starlette:
+        return create_identity_app(
+            IdentityDeps(
+                bus=self.bus,
+                queries=self.queries,
+                authenticator=self.authenticator,
+                runner=self.runner,
+                base_url=self.settings.public_url("identity"),
+            )
+        )
+
+    def close(self) -> None:
+        self.stop.set()
+        self.db.close()
+
+
+def build_cloud(settings: Settings) -> Cloud:
+    store = EventStore(open_recorder(settings))
+    db = open_database(settings.database_url, settings.sqlite_path, settings.is_postgres)
+    runner = ProjectionRunner(db, store, [IdentityProjection()])
+    runner.setup()
+    passwords = Argon2Passwords()
+    bus = CommandBus(store, Dependencies(passwords=passwords), after_commit=runner.wait_for)
+    keys = KeyRepository(settings.fernet_keys_dir)
+    keys.ensure()
+    codec = TokenCodec(keys, settings.token_ttl_seconds)
+    queries = IdentityQueries(db)
+    authenticator = Authenticator(queries, codec, passwords, runner.lowest_known_position)
+    runner.catch_up_all()
+    return Cloud(settings, store, db, runner, bus, queries, authenticator, keys)
+
+
+def start_projector(cloud: Cloud) -> threading.Thread:
+    """Keep projections current with events written by other processes.
+
+    Writers in this process project their own events before answering; this
+    loop catches up with everything else (agents, other API processes).
+    """
+
+    def loop() -> None:
+        while not cloud.stop.wait(cloud.settings.catch_up_interval):
+            try:
+                cloud.runner.catch_up_all()
+            except Exception:  # keep tailing: a failed batch is retried next round
+                log.exception("projection catch-up failed")
+
+    thread = threading.Thread(target=loop, name="projector", daemon=True)
+    thread.start()
+    return thread
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(18)
