@@ -28,12 +28,18 @@ class RunningCloud:
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        env.update({
-            "OS_AUTH_URL": self.auth_url, "OS_IDENTITY_API_VERSION": "3",
-            "OS_USERNAME": "admin", "OS_PASSWORD": self.password,
-            "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default",
-            "OS_PROJECT_DOMAIN_NAME": "Default", "OS_REGION_NAME": "RegionOne",
-        })
+        env.update(
+            {
+                "OS_AUTH_URL": self.auth_url,
+                "OS_IDENTITY_API_VERSION": "3",
+                "OS_USERNAME": "admin",
+                "OS_PASSWORD": self.password,
+                "OS_PROJECT_NAME": "admin",
+                "OS_USER_DOMAIN_NAME": "Default",
+                "OS_PROJECT_DOMAIN_NAME": "Default",
+                "OS_REGION_NAME": "RegionOne",
+            }
+        )
         env.update(overrides)
         return env
 
@@ -49,16 +55,22 @@ def start_cloud(data_dir: Path, database_url: str = "") -> RunningCloud:
     port = free_port()
     password = "e2e-admin-secret"
     env = dict(os.environ)
-    env.update({
-        "STRATA_DATA_DIR": str(data_dir), "STRATA_IDENTITY_PORT": str(port),
-        "STRATA_ADMIN_PASSWORD": password, "STRATA_DATABASE_URL": database_url,
-        "STRATA_START_NATS": "false",
-    })
+    env.update(
+        {
+            "STRATA_DATA_DIR": str(data_dir),
+            "STRATA_IDENTITY_PORT": str(port),
+            "STRATA_ADMIN_PASSWORD": password,
+            "STRATA_DATABASE_URL": database_url,
+            "STRATA_START_NATS": "false",
+        }
+    )
     log = data_dir / "strata.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "up"], env=env,
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "runtime.cli", "up"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -18,10 +18,12 @@ pytestmark = pytest.mark.e2e
 OPENSTACK = shutil.which("openstack", path=str(Path(sys.executable).parent)) or "openstack"
 
 
-def osc(cloud: RunningCloud, *args: str, env: dict[str, str] | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([OPENSTACK, *args], env=env or cloud.env(), text=True,
-                            capture_output=True, timeout=120)
+def osc(
+    cloud: RunningCloud, *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [OPENSTACK, *args], env=env or cloud.env(), text=True, capture_output=True, timeout=120
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"openstack {' '.join(args)} failed:\n{result.stderr}")
     return result
@@ -40,17 +42,44 @@ def test_token_issue_gives_a_project_scoped_token(cloud: RunningCloud) -> None:
 
 def test_projects_users_roles_and_assignments(cloud: RunningCloud) -> None:
     project = osc_json(cloud, "project", "create", "--domain", "default", "cli-demo")
-    user = osc_json(cloud, "user", "create", "--password", "pw-cli", "--project", "cli-demo",
-                    "--domain", "default", "cli-alice")
+    user = osc_json(
+        cloud,
+        "user",
+        "create",
+        "--password",
+        "pw-cli",
+        "--project",
+        "cli-demo",
+        "--domain",
+        "default",
+        "cli-alice",
+    )
     osc(cloud, "role", "add", "--project", "cli-demo", "--user", "cli-alice", "member")
     names = [p["Name"] for p in osc_json(cloud, "project", "list")]
     assert "cli-demo" in names
     assert "cli-alice" in [u["Name"] for u in osc_json(cloud, "user", "list")]
-    rows = osc_json(cloud, "role", "assignment", "list", "--user", "cli-alice",
-                    "--project", "cli-demo", "--names")
-    assert rows == [{"Role": "member", "User": "cli-alice@Default", "Group": "",
-                     "Project": "cli-demo@Default", "Domain": "", "System": "",
-                     "Inherited": False}]
+    rows = osc_json(
+        cloud,
+        "role",
+        "assignment",
+        "list",
+        "--user",
+        "cli-alice",
+        "--project",
+        "cli-demo",
+        "--names",
+    )
+    assert rows == [
+        {
+            "Role": "member",
+            "User": "cli-alice@Default",
+            "Group": "",
+            "Project": "cli-demo@Default",
+            "Domain": "",
+            "System": "",
+            "Inherited": False,
+        }
+    ]
     # The new user can log in and sees only their project.
     alice = cloud.env(OS_USERNAME="cli-alice", OS_PASSWORD="pw-cli", OS_PROJECT_NAME="cli-demo")
     token = osc_json(cloud, "token", "issue", env=alice)
@@ -73,12 +102,21 @@ def test_catalog_lists_every_service(cloud: RunningCloud) -> None:
 def test_application_credential_create_and_use(cloud: RunningCloud) -> None:
     cred = osc_json(cloud, "application", "credential", "create", "cli-app")
     env = cloud.env()
-    for key in ("OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME", "OS_USER_DOMAIN_NAME",
-                "OS_PROJECT_DOMAIN_NAME"):
+    for key in (
+        "OS_USERNAME",
+        "OS_PASSWORD",
+        "OS_PROJECT_NAME",
+        "OS_USER_DOMAIN_NAME",
+        "OS_PROJECT_DOMAIN_NAME",
+    ):
         env.pop(key)
-    env.update({"OS_AUTH_TYPE": "v3applicationcredential",
-                "OS_APPLICATION_CREDENTIAL_ID": cred["ID"],
-                "OS_APPLICATION_CREDENTIAL_SECRET": cred["Secret"]})
+    env.update(
+        {
+            "OS_AUTH_TYPE": "v3applicationcredential",
+            "OS_APPLICATION_CREDENTIAL_ID": cred["ID"],
+            "OS_APPLICATION_CREDENTIAL_SECRET": cred["Secret"],
+        }
+    )
     token = osc_json(cloud, "token", "issue", env=env)
     assert token["project_id"] == cred["Project ID"]
     env["OS_APPLICATION_CREDENTIAL_SECRET"] = "wrong"

@@ -16,21 +16,31 @@ from tests.e2e.cloud import RunningCloud
 pytestmark = pytest.mark.e2e
 
 
-def connect(cloud: RunningCloud, user: str = "admin", password: str | None = None,
-            project: str = "admin") -> openstack.connection.Connection:
+def connect(
+    cloud: RunningCloud, user: str = "admin", password: str | None = None, project: str = "admin"
+) -> openstack.connection.Connection:
     return openstack.connect(
-        auth_url=cloud.auth_url, username=user, password=password or cloud.password,
-        project_name=project, user_domain_name="Default", project_domain_name="Default",
-        region_name="RegionOne", identity_api_version="3",
+        auth_url=cloud.auth_url,
+        username=user,
+        password=password or cloud.password,
+        project_name=project,
+        user_domain_name="Default",
+        project_domain_name="Default",
+        region_name="RegionOne",
+        identity_api_version="3",
     )
 
 
-def http(method: str, url: str, body: Any = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+def http(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json",
-                                              **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             raw = response.read()
@@ -45,8 +55,9 @@ def http(method: str, url: str, body: Any = None,
 def test_sdk_creates_and_grants(cloud: RunningCloud) -> None:
     conn = connect(cloud)
     project = conn.identity.create_project(name="sdk-proj", domain_id="default")
-    user = conn.identity.create_user(name="sdk-bob", password="pw-bob", domain_id="default",
-                                     default_project_id=project.id)
+    user = conn.identity.create_user(
+        name="sdk-bob", password="pw-bob", domain_id="default", default_project_id=project.id
+    )
     member = conn.identity.find_role("member")
     conn.grant_role(member.id, user=user.id, project=project.id)
     assert conn.identity.find_user("sdk-bob").id == user.id
@@ -94,21 +105,45 @@ def test_bad_requests_answer_in_keystone_format(cloud: RunningCloud) -> None:
 
 def test_token_validate_and_revoke(cloud: RunningCloud) -> None:
     admin = connect(cloud).auth_token
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"id": "default"}, "password": cloud.password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": "admin",
+                        "domain": {"id": "default"},
+                        "password": cloud.password,
+                    }
+                },
+            },
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+        }
+    }
     code, headers, issued = http("POST", cloud.auth_url + "/auth/tokens", body)
     assert code == 201
     subject = headers["x-subject-token"]
     assert issued["token"]["roles"] and "system" not in issued["token"]
-    code, _, checked = http("GET", cloud.auth_url + "/auth/tokens", None,
-                            {"X-Auth-Token": admin, "X-Subject-Token": subject})
+    code, _, checked = http(
+        "GET",
+        cloud.auth_url + "/auth/tokens",
+        None,
+        {"X-Auth-Token": admin, "X-Subject-Token": subject},
+    )
     assert code == 200 and checked["token"]["audit_ids"] == issued["token"]["audit_ids"]
-    code, _, _ = http("DELETE", cloud.auth_url + "/auth/tokens", None,
-                      {"X-Auth-Token": admin, "X-Subject-Token": subject})
+    code, _, _ = http(
+        "DELETE",
+        cloud.auth_url + "/auth/tokens",
+        None,
+        {"X-Auth-Token": admin, "X-Subject-Token": subject},
+    )
     assert code == 204
-    code, _, _ = http("GET", cloud.auth_url + "/auth/tokens", None,
-                      {"X-Auth-Token": admin, "X-Subject-Token": subject})
+    code, _, _ = http(
+        "GET",
+        cloud.auth_url + "/auth/tokens",
+        None,
+        {"X-Auth-Token": admin, "X-Subject-Token": subject},
+    )
     assert code == 404
     code, _, _ = http("GET", cloud.auth_url + "/projects", None, {"X-Auth-Token": subject})
     assert code == 401
@@ -122,8 +157,12 @@ def test_idempotency_key_returns_first_outcome(cloud: RunningCloud) -> None:
     second = http("POST", cloud.auth_url + "/projects", body, headers)
     assert first[0] == second[0] == 201
     assert first[2]["project"]["id"] == second[2]["project"]["id"]
-    other = http("POST", cloud.auth_url + "/projects",
-                 {"project": {"name": "idem-other", "domain_id": "default"}}, headers)
+    other = http(
+        "POST",
+        cloud.auth_url + "/projects",
+        {"project": {"name": "idem-other", "domain_id": "default"}},
+        headers,
+    )
     assert other[0] == 409
 
 

@@ -46,7 +46,9 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def parts(settings: Settings) -> Iterator[tuple[EventStore, Database, ProjectionRunner, CommandBus]]:
+def parts(
+    settings: Settings,
+) -> Iterator[tuple[EventStore, Database, ProjectionRunner, CommandBus]]:
     store = EventStore(open_recorder(settings))
     db = open_database(settings.database_url, settings.sqlite_path, settings.is_postgres)
     runner = ProjectionRunner(db, store, [IdentityProjection()])
@@ -57,8 +59,13 @@ def parts(settings: Settings) -> Iterator[tuple[EventStore, Database, Projection
     db.close()
 
 
-CTX = Context(user_id="u-1", project_id="p-1", request_id="req-abc", source="10.0.0.9",
-              roles=frozenset({"admin"}))
+CTX = Context(
+    user_id="u-1",
+    project_id="p-1",
+    request_id="req-abc",
+    source="10.0.0.9",
+    roles=frozenset({"admin"}),
+)
 
 
 def test_events_carry_metadata(parts: Any) -> None:
@@ -67,12 +74,17 @@ def test_events_carry_metadata(parts: Any) -> None:
     events = store.history(result.outcome["id"])
     assert [type(e).__qualname__ for e in events] == ["Project.Created"]
     meta = event_meta(events[0])
-    assert meta == {"user_id": "u-1", "project_id": "p-1", "request_id": "req-abc",
-                    "source": "10.0.0.9", "idempotency_key": None}
+    assert meta == {
+        "user_id": "u-1",
+        "project_id": "p-1",
+        "request_id": "req-abc",
+        "source": "10.0.0.9",
+        "idempotency_key": None,
+    }
 
 
 def test_project_and_name_claim_are_saved_together(parts: Any) -> None:
-    store, db, _, bus = parts
+    store, _db, _, bus = parts
     bus.dispatch(CreateProject(domain_id=DEFAULT_DOMAIN_ID, name="twice"), CTX)
     before = store.max_notification_id()
     with pytest.raises(Conflict):
@@ -101,10 +113,14 @@ def test_concurrent_creates_of_one_name_admit_exactly_one(parts: Any) -> None:
 
 
 def test_concurrent_updates_are_retried_not_lost(parts: Any) -> None:
-    _, db, _, bus = parts
+    _, _db, _, bus = parts
     pid = bus.dispatch(CreateProject(domain_id=DEFAULT_DOMAIN_ID, name="busy"), CTX).outcome["id"]
-    threads = [threading.Thread(target=bus.dispatch, args=(
-        UpdateProject(project_id=pid, description=f"d{i}"), CTX)) for i in range(6)]
+    threads = [
+        threading.Thread(
+            target=bus.dispatch, args=(UpdateProject(project_id=pid, description=f"d{i}"), CTX)
+        )
+        for i in range(6)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -130,11 +146,16 @@ def test_idempotency_key_replays_outcome_without_new_events(parts: Any) -> None:
 def test_read_your_writes_and_replay_give_the_same_rows(parts: Any) -> None:
     _, db, runner, bus = parts
     for i in range(20):
-        pid = bus.dispatch(CreateProject(domain_id=DEFAULT_DOMAIN_ID, name=f"p{i}"),
-                           CTX).outcome["id"]
+        pid = bus.dispatch(CreateProject(domain_id=DEFAULT_DOMAIN_ID, name=f"p{i}"), CTX).outcome[
+            "id"
+        ]
         assert db.query("SELECT name FROM projects WHERE id = %s", [pid.hex])  # visible at once
-        bus.dispatch(CreateUser(domain_id=DEFAULT_DOMAIN_ID, name=f"u{i}", password="pw",
-                                default_project_id=pid), CTX)
+        bus.dispatch(
+            CreateUser(
+                domain_id=DEFAULT_DOMAIN_ID, name=f"u{i}", password="pw", default_project_id=pid
+            ),
+            CTX,
+        )
         bus.dispatch(UpdateProject(project_id=pid, description="changed"), CTX)
     live = {t.name: runner.rows(t.name) for t in TABLES}
     report = runner.rebuild("identity")
@@ -148,8 +169,15 @@ def test_old_event_versions_are_upcast_on_load(parts: Any) -> None:
     """A v1 Project.Created without `tags`, stored before tags existed,
     still loads once the class says how to upcast it."""
     store, _, _, _ = parts
-    project = Project(domain_id=DEFAULT_DOMAIN_ID, name="old", description="", enabled=True,
-                      parent_id=None, tags=["x"], extra={})
+    project = Project(
+        domain_id=DEFAULT_DOMAIN_ID,
+        name="old",
+        description="",
+        enabled=True,
+        parent_id=None,
+        tags=["x"],
+        extra={},
+    )
     store.save([project], {"user_id": "system"})
     created = Project.Created
     original_version = getattr(created, "class_version", 1)
