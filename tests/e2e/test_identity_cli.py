@@ -22,7 +22,12 @@ def osc(
     cloud: RunningCloud, *args: str, env: dict[str, str] | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [OPENSTACK, *args], env=env or cloud.env(), text=True, capture_output=True, timeout=120
+        [OPENSTACK, *args],
+        check=False,
+        env=env or cloud.env(),
+        text=True,
+        capture_output=True,
+        timeout=120,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"openstack {' '.join(args)} failed:\n{result.stderr}")
