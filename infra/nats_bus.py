@@ -6,8 +6,13 @@ the relay republish after a crash without subscribers seeing an event twice.
 
 `publish_many` pipelines a batch (every message is sent before any ack is
 awaited) because a round trip per event would cap the relay at a few
-thousand events a second; acks are then checked in order, so the caller
-learns exactly which prefix of the batch is safely stored.
+thousand events a second. Pipelining alone could store a batch out of order
+when one message is lost and the next is not (seen when the server restarts:
+nats-py sends its reconnect buffer, the message in flight is gone), so every
+message but the first names its predecessor in `Nats-Expected-Last-Msg-Id`
+and JetStream refuses it unless that predecessor is the stream's last
+message. What is stored of a batch is therefore always a prefix, in order;
+the acks, checked in order, tell the caller how long that prefix is.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ STREAM_SUBJECTS = "strata.events.>"
 # relay resuming after the stream's last message (see workers.relay).
 DUPLICATE_WINDOW_SECONDS = 120.0
 MSG_ID_HEADER = "Nats-Msg-Id"
+EXPECTED_LAST_MSG_ID_HEADER = "Nats-Expected-Last-Msg-Id"
 
 
 @dataclass(frozen=True)
@@ -131,8 +137,11 @@ class NatsBus:
         # Without a callback nats-py logs every reconnect attempt at ERROR.
         log.warning("NATS connection to %s: %s", self.url, error)
 
-    def _headers(self, msg_id: str) -> dict[str, str]:
-        return {MSG_ID_HEADER: msg_id}
+    def _headers(self, msg_id: str, previous_id: str | None = None) -> dict[str, str]:
+        headers = {MSG_ID_HEADER: msg_id}
+        if previous_id is not None:
+            headers[EXPECTED_LAST_MSG_ID_HEADER] = previous_id
+        return headers
 
     async def publish(self, subject: str, payload: bytes, msg_id: str) -> int:
         ack = await self.js.publish(
@@ -144,11 +153,10 @@ class NatsBus:
         js, nc = self.js, self._nc
         futures: list[asyncio.Future[PubAck]] = []
         send_error: BaseException | None = None
+        previous_id: str | None = None
         for message in messages:
-            # nats-py buffers publishes while it reconnects and sends them
-            # afterwards, while anything written just before the disconnect
-            # is lost: a later event could be stored before an earlier one.
-            # Stopping at a disconnect keeps what is stored a prefix.
+            # The rest of the batch would be refused anyway (or buffered
+            # until a reconnect): fail now rather than after the ack timeout.
             if nc is None or not nc.is_connected:
                 send_error = ConnectionError("not connected to NATS")
                 break
@@ -159,12 +167,19 @@ class NatsBus:
                         message.payload,
                         wait_stall=self.ack_timeout,
                         stream=self.stream_name,
-                        headers=self._headers(message.msg_id),
+                        # The first message goes unchecked: all before it
+                        # are acknowledged, and a restarted server may not
+                        # know its last message id until something new is
+                        # stored (it would refuse a checked one for ever).
+                        # Deduplication is checked before the expectation,
+                        # so republished messages are still recognised.
+                        headers=self._headers(message.msg_id, previous_id),
                     )
                 )
             except Exception as exc:
                 send_error = exc
                 break
+            previous_id = message.msg_id
         if futures:
             # An ack that never comes leaves its future pending for ever.
             _, pending = await asyncio.wait(futures, timeout=self.ack_timeout)
@@ -196,22 +211,17 @@ def _acked_prefix(
     send_error: BaseException | None,
 ) -> list[int]:
     seqs: list[int] = []
-    failure: BaseException | None = None
     for future in futures:
         if future.cancelled():
-            error: BaseException | None = TimeoutError("no acknowledgement")
-        else:
-            error = future.exception()
-        if error is None and failure is None:
-            seqs.append(future.result().seq)
-        elif error is None:
-            # Stored after an earlier message that was not: a subscriber
-            # will see these two out of order once the earlier is retried.
-            log.error("JetStream stored a message after one it rejected: %r", failure)
-        elif failure is None:
-            failure = error
+            # Possibly stored with its ack lost: retrying it is harmless,
+            # deduplication recognises it.
+            raise PublishFailedError(len(seqs), TimeoutError("no acknowledgement"))
+        error = future.exception()
+        if error is not None:
+            raise PublishFailedError(len(seqs), error)
+        seqs.append(future.result().seq)
     if len(seqs) < total:
-        raise PublishFailedError(len(seqs), failure or send_error)
+        raise PublishFailedError(len(seqs), send_error)
     return seqs
 
 
