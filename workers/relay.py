@@ -291,7 +291,7 @@ class Relay:
                     continue
                 failures = 0
                 if acquired:
-                    await self._lead(stop)
+                    await self._lead(stop, wake)
                 else:
                     await self._pause(stop, self.lock_retry)
         finally:
@@ -300,11 +300,9 @@ class Relay:
             await self.leadership.release()
             await self.bus.close()
 
-    async def _lead(self, stop: asyncio.Event) -> None:
+    async def _lead(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
         log.info("relay %s is the leader", self.name)
         self._is_leader = True
-        wake = self._wake
-        assert wake is not None
         failures = 0
         resumed = False
         try:
@@ -352,7 +350,12 @@ class Relay:
                 return
 
     async def publish_batch(self, notifications: Sequence[Notification]) -> None:
-        """Publish, wait for every ack, then record the position."""
+        """Publish, wait for every ack, then record the position.
+
+        An event that cannot be decoded or published raises, and the relay
+        retries it for ever (logging each time) rather than skip it: a gap
+        would be invisible to every subscriber.
+        """
         messages: list[OutgoingMessage] = []
         timestamps: list[float] = []
         for notification in notifications:

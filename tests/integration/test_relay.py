@@ -25,7 +25,6 @@ from typing import Any
 import nats
 import psycopg
 import pytest
-from nats.errors import TimeoutError as NatsTimeoutError
 
 from domain.identity.roles import Role
 from infra.database import Database, open_database
@@ -172,8 +171,9 @@ class Received:
     envelope: dict[str, Any]
 
 
-def consume(env: Env, durable: str = "checker") -> list[Received]:
-    """Everything a durable consumer gets from the stream, acked in order."""
+def consume(env: Env, expected: int, durable: str = "checker") -> list[Received]:
+    """What a durable consumer gets (acking it), until `expected` messages
+    arrived or none came for a while; extras show in the stream's count."""
 
     async def read() -> list[Received]:
         nc = await nats.connect(env.nats_url)
@@ -181,17 +181,18 @@ def consume(env: Env, durable: str = "checker") -> list[Received]:
             js = nc.jetstream()
             sub = await js.pull_subscribe(STREAM_SUBJECTS, durable=durable, stream=env.stream)
             received: list[Received] = []
-            while True:
+            while len(received) < expected:
                 try:
-                    batch = await sub.fetch(200, timeout=0.5)
-                except NatsTimeoutError:
-                    return received
+                    batch = await sub.fetch(200, timeout=2.0)
+                except TimeoutError:  # nats-py raises its own or asyncio's
+                    break
                 for msg in batch:
                     headers = msg.headers or {}
                     received.append(
                         Received(msg.subject, headers["Nats-Msg-Id"], json.loads(msg.data))
                     )
                     await msg.ack()
+            return received
         finally:
             await nc.close()
 
@@ -219,7 +220,7 @@ def stream_message_count(env: Env) -> int:
 
 
 def assert_exactly_once_in_order(env: Env, expected_ids: Sequence[int]) -> None:
-    received = consume(env)
+    received = consume(env, len(expected_ids))
     ids = [r.envelope["stratanotificationid"] for r in received]
     assert ids == list(expected_ids)
     assert [r.msg_id for r in received] == [str(i) for i in expected_ids]
@@ -229,7 +230,7 @@ def assert_exactly_once_in_order(env: Env, expected_ids: Sequence[int]) -> None:
 def test_every_event_reaches_a_durable_consumer_in_order(env: Env) -> None:
     # The subscriber exists before anything is published.
     asyncio.run(create_stream(env))
-    assert consume(env) == []
+    assert consume(env, 0) == []
     role = Role(name="admin", domain_id=None, description="")
     role.update(description="all powers")
     other = Role(name="reader", domain_id=None, description="")
@@ -241,7 +242,7 @@ def test_every_event_reaches_a_durable_consumer_in_order(env: Env) -> None:
     env.start(relay)
     wait_until(lambda: relay.position == ids[-1])
 
-    received = consume(env)
+    received = consume(env, len(ids))
     assert [r.envelope["stratanotificationid"] for r in received] == ids
     assert [r.subject for r in received] == [
         "strata.events.identity.role.created",
