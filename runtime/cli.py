@@ -49,32 +49,29 @@ def openrc(settings: Settings, password: str) -> str:
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from runtime import registry
     from runtime.bootstrap import bootstrap
     from runtime.cloud import build_cloud, start_projector
+    from runtime.serve import serve_all
 
     cloud = build_cloud(settings)
     password = _admin_password(settings)
     bootstrap(cloud, password)
     start_projector(cloud)
     relay_stop = _start_relay(cloud)
-    config = uvicorn.Config(
-        cloud.identity_app(),
-        host=settings.bind_host,
-        port=settings.ports["identity"],
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
+    apps = [
+        (factory(cloud), settings.bind_host, settings.ports[service])
+        for service, factory in registry.APPS.items()
+    ]
     backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.sqlite_path})"
     print(f"Strata is up. Event store and read models: {backend}")
-    print(f"  identity  {settings.public_url('identity')}/v3")
+    for service in registry.APPS:
+        print(f"  {service:<14} {settings.public_url(service)}")
     print("\nAdmin credentials (source these to use the openstack CLI):\n")
     print(openrc(settings, password))
     print("\nPress Ctrl-C to stop.", flush=True)
     try:
-        asyncio.run(server.serve())
+        asyncio.run(serve_all(apps))
     finally:
         if relay_stop is not None:
             relay_stop()

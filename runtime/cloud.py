@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 
-import commands.identity  # noqa: F401  (registers the handlers)
 from api.identity.app import create_identity_app
 from api.identity.authn import Authenticator
 from api.identity.support import IdentityDeps
@@ -23,9 +22,9 @@ from infra.eventstore import EventStore, open_recorder
 from infra.passwords import Argon2Passwords
 from infra.settings import Settings
 from infra.tokens import KeyRepository, TokenCodec
-from projections.identity.projection import IdentityProjection
 from projections.identity.queries import IdentityQueries
 from projections.runner import ProjectionRunner
+from runtime import registry
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class Cloud:
 def build_cloud(settings: Settings) -> Cloud:
     store = EventStore(open_recorder(settings))
     db = open_database(settings.database_url, settings.sqlite_path, settings.is_postgres)
-    runner = ProjectionRunner(db, store, [IdentityProjection()])
+    runner = ProjectionRunner(db, store, registry.projections())
     runner.setup()
     passwords = Argon2Passwords()
     bus = CommandBus(store, Dependencies(passwords=passwords), after_commit=runner.wait_for)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from api.common.auth import context_of, token_of
 from api.common.errors import ApiError
 from api.common.http import Call
-from api.identity.authn import Authenticator, ValidToken, unauthorized
+from api.identity.authn import Authenticator, ValidToken
 from commands.bus import Command, CommandBus, Result
 from commands.context import Context
 from domain.identity.ids import parse_id
@@ -29,10 +30,7 @@ class IdentityDeps:
 
 
 def caller(deps: IdentityDeps, call: Call) -> ValidToken:
-    token = call.header("X-Auth-Token")
-    if not token:
-        raise unauthorized()
-    return deps.authenticator.validate(token)
+    return token_of(deps.authenticator, call)
 
 
 def forbidden(action: str) -> ApiError:
@@ -50,21 +48,7 @@ def require(condition: bool, action: str) -> None:
 
 
 def context(call: Call, token: ValidToken | None) -> Context:
-    if token is None:
-        return Context(
-            request_id=call.request_id,
-            source=call.source,
-            idempotency_key=call.idempotency_key,
-        )
-    return Context(
-        user_id=token.user_id,
-        project_id=token.payload.project_id,
-        domain_id=token.payload.domain_id,
-        roles=token.role_names,
-        request_id=call.request_id,
-        source=call.source,
-        idempotency_key=call.idempotency_key,
-    )
+    return context_of(call, token)
 
 
 def dispatch(deps: IdentityDeps, call: Call, token: ValidToken | None, command: Command) -> Result:

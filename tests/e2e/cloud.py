@@ -11,6 +11,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.settings import SERVICE_PORTS
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -25,6 +27,7 @@ class RunningCloud:
     password: str
     data_dir: Path
     log: Path
+    ports: dict[str, int]
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
@@ -52,13 +55,15 @@ class RunningCloud:
 
 
 def start_cloud(data_dir: Path, database_url: str = "") -> RunningCloud:
-    port = free_port()
+    ports = {service: free_port() for service in SERVICE_PORTS}
+    port = ports["identity"]
     password = "e2e-admin-secret"
     env = dict(os.environ)
+    for service, service_port in ports.items():
+        env["STRATA_" + service.upper().replace("-", "_") + "_PORT"] = str(service_port)
     env.update(
         {
             "STRATA_DATA_DIR": str(data_dir),
-            "STRATA_IDENTITY_PORT": str(port),
             "STRATA_ADMIN_PASSWORD": password,
             "STRATA_DATABASE_URL": database_url,
             "STRATA_START_NATS": "false",
@@ -85,4 +90,4 @@ def start_cloud(data_dir: Path, database_url: str = "") -> RunningCloud:
     else:
         process.kill()
         raise RuntimeError(f"strata up did not answer: {log.read_text()}")
-    return RunningCloud(process, url + "/v3", password, data_dir, log)
+    return RunningCloud(process, url + "/v3", password, data_dir, log, ports)

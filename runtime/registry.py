@@ -1,0 +1,36 @@
+"""What the cloud is made of: its projections and its API applications.
+
+Each service adds itself here in one line each — its projection factories and
+its app factory — so the composition root and `strata up` never change when a
+service arrives. Importing a service's `commands` package registers its
+handlers with the bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import commands.identity  # noqa: F401  (registers the identity handlers)
+from projections.base import Projection
+from projections.identity.projection import IdentityProjection
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from runtime.cloud import Cloud
+
+
+def projections() -> list[Projection]:
+    """Every read model the cloud keeps, in the order they are created."""
+    return [IdentityProjection()]
+
+
+def _identity_app(cloud: Cloud) -> ASGIApp:
+    return cloud.identity_app()
+
+
+# service name (a key of Settings.ports) -> factory of its ASGI application
+APPS: dict[str, Callable[[Cloud], ASGIApp]] = {
+    "identity": _identity_app,
+}
