@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -83,7 +85,7 @@ class CommandBus:
         store: AggregateStore,
         deps: Dependencies,
         after_commit: Callable[[int], None] | None = None,
-        max_attempts: int = 8,
+        max_attempts: int = 12,
     ) -> None:
         self.store = store
         self.deps = deps
@@ -125,6 +127,7 @@ class CommandBus:
                     type(command).__name__,
                     attempt,
                 )
+                _back_off(attempt)
                 continue
             if ids and self.after_commit is not None:
                 self.after_commit(max(ids))
@@ -141,6 +144,15 @@ class CommandBus:
         if record.command != type(command).__name__ or record.fingerprint != fingerprint:
             raise Conflict("This idempotency key was already used for a different request.")
         return Result(record.outcome, [], replayed=True)
+
+
+def _back_off(attempt: int) -> None:
+    """Sleep a random while that grows with each lost race.
+
+    Writers that collided on one aggregate (the IP allocations of a small
+    subnet, say) would otherwise retry in lockstep and collide again.
+    """
+    time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
 
 
 def _remembered(outcome: Outcome) -> Outcome:

@@ -31,6 +31,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from infra.database import SQLITE_WRITE_LOCK
+from infra.group_commit import GroupCommitter
 from infra.settings import Settings
 
 A = TypeVar("A", bound=Aggregate)
@@ -86,6 +87,7 @@ class EventStore:
     def __init__(self, recorder: ApplicationRecorder) -> None:
         self.recorder = recorder
         self._serialise_writes = type(recorder).__module__ == "eventsourcing.sqlite"
+        self.committer = GroupCommitter(self._insert)
         self.mapper = MetadataMapper(transcoder=make_transcoder())
         self._library_store: LibraryEventStore[UUID] = LibraryEventStore(
             mapper=self.mapper, recorder=recorder
@@ -101,12 +103,13 @@ class EventStore:
         if not pending:
             return []
         stored = [self.mapper.to_stored_event_with_meta(e, meta) for e in pending]
+        return self.committer.insert(stored)
+
+    def _insert(self, stored: Sequence[StoredEvent]) -> Sequence[int] | None:
         if self._serialise_writes:
             with SQLITE_WRITE_LOCK:
-                ids = self.recorder.insert_events(stored)
-        else:
-            ids = self.recorder.insert_events(stored)
-        return list(ids or [])
+                return self.recorder.insert_events(stored)
+        return self.recorder.insert_events(stored)
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         aggregate: Aggregate | None = None

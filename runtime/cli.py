@@ -53,18 +53,20 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from runtime.bootstrap import bootstrap
     from runtime.cloud import build_cloud, start_projector
     from runtime.serve import serve_all
+    from runtime.streaming import start_relay
 
     cloud = build_cloud(settings)
     password = _admin_password(settings)
     bootstrap(cloud, password)
     start_projector(cloud)
-    relay_stop = _start_relay(cloud)
+    relay = start_relay(cloud)
     apps = [
         (factory(cloud), settings.bind_host, settings.ports[service])
         for service, factory in registry.APPS.items()
     ]
     backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.sqlite_path})"
     print(f"Strata is up. Event store and read models: {backend}")
+    print(f"  event stream   {relay.bus_description}")
     for service in registry.APPS:
         print(f"  {service:<14} {settings.public_url(service)}")
     print("\nAdmin credentials (source these to use the openstack CLI):\n")
@@ -73,26 +75,10 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_all(apps))
     finally:
-        if relay_stop is not None:
-            relay_stop()
+        relay.stop()
         cloud.close()
     print("Strata stopped.")
     return 0
-
-
-def _start_relay(cloud: Any) -> Any:
-    """Start the event relay when its module is present; return its stopper."""
-    try:
-        from workers.relay import start_relay_thread
-    except ImportError:
-        return None
-    thread, stop_event, _ = start_relay_thread(cloud.settings, cloud.store, cloud.db)
-
-    def stop() -> None:
-        stop_event.set()
-        thread.join(timeout=5)
-
-    return stop
 
 
 def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:

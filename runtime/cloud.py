@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -17,8 +18,9 @@ from api.identity.app import create_identity_app
 from api.identity.authn import Authenticator
 from api.identity.support import IdentityDeps
 from commands.bus import CommandBus, Dependencies
-from infra.database import Database, open_database
+from infra.database import Database, PostgresDatabase, open_database
 from infra.eventstore import EventStore, open_recorder
+from infra.log_listener import start_log_listener
 from infra.passwords import Argon2Passwords
 from infra.settings import Settings
 from infra.tokens import KeyRepository, TokenCodec
@@ -40,6 +42,9 @@ class Cloud:
     authenticator: Authenticator
     keys: KeyRepository
     stop: threading.Event = field(default_factory=threading.Event)
+    # Called with the last notification id of every command this process
+    # commits (the relay's poke, for instance), before read-your-writes.
+    commit_listeners: list[Callable[[int], None]] = field(default_factory=list)
 
     def identity_app(self) -> Starlette:
         return create_identity_app(
@@ -63,25 +68,45 @@ def build_cloud(settings: Settings) -> Cloud:
     runner = ProjectionRunner(db, store, registry.projections())
     runner.setup()
     passwords = Argon2Passwords()
-    bus = CommandBus(store, Dependencies(passwords=passwords), after_commit=runner.wait_for)
+    listeners: list[Callable[[int], None]] = []
+
+    def after_commit(position: int) -> None:
+        for listener in listeners:
+            listener(position)
+        runner.wait_for(position)
+
+    bus = CommandBus(store, Dependencies(passwords=passwords), after_commit=after_commit)
     keys = KeyRepository(settings.fernet_keys_dir)
     keys.ensure()
     codec = TokenCodec(keys, settings.token_ttl_seconds)
     queries = IdentityQueries(db)
     authenticator = Authenticator(queries, codec, passwords, runner.lowest_known_position)
     runner.catch_up_all()
-    return Cloud(settings, store, db, runner, bus, queries, authenticator, keys)
+    return Cloud(
+        settings, store, db, runner, bus, queries, authenticator, keys, commit_listeners=listeners
+    )
 
 
 def start_projector(cloud: Cloud) -> threading.Thread:
     """Keep projections current with events written by other processes.
 
     Writers in this process project their own events before answering; this
-    loop catches up with everything else (agents, other API processes).
+    loop catches up with everything else (agents, other API processes): at
+    once when PostgreSQL notifies a commit, and on a timer regardless, since
+    notifications can be lost and SQLite sends none.
     """
+    wake = threading.Event()
+    if isinstance(cloud.db, PostgresDatabase):
+        channel = getattr(cloud.store.recorder, "channel_name", None)
+        if isinstance(channel, str):
+            start_log_listener(cloud.db.conninfo, channel, wake.set, cloud.stop)
 
     def loop() -> None:
-        while not cloud.stop.wait(cloud.settings.catch_up_interval):
+        while not cloud.stop.is_set():
+            wake.wait(cloud.settings.catch_up_interval)
+            wake.clear()
+            if cloud.stop.is_set():
+                return
             try:
                 cloud.runner.catch_up_all()
             except Exception:  # keep tailing: a failed batch is retried next round

@@ -54,7 +54,7 @@ class RunningCloud:
             self.process.kill()
 
 
-def start_cloud(data_dir: Path, database_url: str = "") -> RunningCloud:
+def start_cloud(data_dir: Path, database_url: str = "", start_nats: bool = False) -> RunningCloud:
     ports = {service: free_port() for service in SERVICE_PORTS}
     port = ports["identity"]
     password = "e2e-admin-secret"
@@ -66,7 +66,7 @@ def start_cloud(data_dir: Path, database_url: str = "") -> RunningCloud:
             "STRATA_DATA_DIR": str(data_dir),
             "STRATA_ADMIN_PASSWORD": password,
             "STRATA_DATABASE_URL": database_url,
-            "STRATA_START_NATS": "false",
+            "STRATA_START_NATS": "true" if start_nats else "false",
         }
     )
     log = data_dir / "strata.log"

@@ -131,6 +131,41 @@ def test_concurrent_updates_are_retried_not_lost(parts: Any) -> None:
     assert len(updates) == 6  # every writer's change landed, in some order
 
 
+def test_many_concurrent_commands_each_land_whole_and_in_order(parts: Any) -> None:
+    """Group commit may put many commands in one transaction; each stays intact."""
+    store, db, _, bus = parts
+    results: list[Any] = []
+    lock = threading.Lock()
+
+    def create(worker: int) -> None:
+        for n in range(10):
+            result = bus.dispatch(
+                CreateProject(domain_id=DEFAULT_DOMAIN_ID, name=f"w{worker}-{n}"), CTX
+            )
+            with lock:
+                results.append(result)
+
+    threads = [threading.Thread(target=create, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 80
+    all_ids = [i for r in results for i in r.notification_ids]
+    assert len(all_ids) == len(set(all_ids))
+    for result in results:
+        ids = result.notification_ids
+        assert ids == list(range(ids[0], ids[0] + len(ids)))
+        created = [
+            n
+            for n in store.notifications(after=ids[0] - 1, limit=len(ids))
+            if n.topic.endswith("Project.Created")
+        ]
+        assert [n.originator_id for n in created] == [result.outcome["id"]]
+    names = {r["name"] for r in db.query("SELECT name FROM projects WHERE name LIKE 'w%'")}
+    assert names == {f"w{w}-{n}" for w in range(8) for n in range(10)}
+
+
 def test_idempotency_key_replays_outcome_without_new_events(parts: Any) -> None:
     store, _, _, bus = parts
     ctx = Context(user_id="u-1", idempotency_key="key-1", roles=frozenset({"admin"}))
