@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck clean
+.PHONY: run test bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: $(STAMP)
 ## Lint, types and the whole test suite.
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest -q
+
+## Measure (never assert) speed and memory; writes bench-results.json.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || echo "wrk not found: HTTP load comes from Python threads (apt-get install wrk)"
+	$(BIN)/python -m tests.bench.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ so the same code can fill the live tables or a fresh set during a rebuild.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -98,27 +99,8 @@ class Projection:
 
     def upsert(self, cursor: Cursor, logical: str, row: Mapping[str, Any]) -> None:
         spec = self.spec(logical)
-        names = list(row)
-        updates = [n for n in names if n not in spec.primary_key]
-        action = (
-            sql.SQL("DO UPDATE SET {}").format(
-                sql.SQL(", ").join(
-                    sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates
-                )
-            )
-            if updates
-            else sql.SQL("DO NOTHING")
-        )
-        cursor.execute(
-            sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {}").format(
-                self.table(logical),
-                sql.SQL(", ").join(map(sql.Identifier, names)),
-                sql.SQL(", ").join(sql.Placeholder() * len(names)),
-                sql.SQL(", ").join(map(sql.Identifier, spec.primary_key)),
-                action,
-            ),
-            [to_column(row[n]) for n in names],
-        )
+        statement = _upsert_sql(self.physical_names[logical], tuple(row), spec.primary_key)
+        cursor.execute(statement, [to_column(v) for v in row.values()])
 
     def update(
         self,
@@ -129,20 +111,15 @@ class Projection:
     ) -> None:
         if not changes:
             return
+        statement = _update_sql(self.physical_names[logical], tuple(changes), tuple(where))
         cursor.execute(
-            sql.SQL("UPDATE {} SET {} WHERE {}").format(
-                self.table(logical),
-                sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in changes),
-                _conditions(where),
-            ),
+            statement,
             [to_column(v) for v in changes.values()] + [to_column(v) for v in where.values()],
         )
 
     def delete(self, cursor: Cursor, logical: str, where: Mapping[str, Any]) -> None:
-        cursor.execute(
-            sql.SQL("DELETE FROM {} WHERE {}").format(self.table(logical), _conditions(where)),
-            [to_column(v) for v in where.values()],
-        )
+        statement = _delete_sql(self.physical_names[logical], tuple(where))
+        cursor.execute(statement, [to_column(v) for v in where.values()])
 
     def spec(self, logical: str) -> Table:
         for table in self.tables:
@@ -151,14 +128,71 @@ class Projection:
         raise KeyError(logical)
 
 
-def _conditions(where: Mapping[str, Any]) -> sql.Composable:
+# Statements are composed with psycopg.sql once per shape and kept as text:
+# replaying a log runs the same few shapes hundreds of thousands of times.
+
+
+@functools.lru_cache(maxsize=4096)
+def _upsert_sql(table: str, names: tuple[str, ...], primary_key: tuple[str, ...]) -> str:
+    updates = [n for n in names if n not in primary_key]
+    action = (
+        sql.SQL("DO UPDATE SET {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates
+            )
+        )
+        if updates
+        else sql.SQL("DO NOTHING")
+    )
+    return (
+        sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {}")
+        .format(
+            sql.Identifier(table),
+            sql.SQL(", ").join(map(sql.Identifier, names)),
+            sql.SQL(", ").join(sql.Placeholder() * len(names)),
+            sql.SQL(", ").join(map(sql.Identifier, primary_key)),
+            action,
+        )
+        .as_string(None)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _update_sql(table: str, changed: tuple[str, ...], where: tuple[str, ...]) -> str:
+    return (
+        sql.SQL("UPDATE {} SET {} WHERE {}")
+        .format(
+            sql.Identifier(table),
+            sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in changed),
+            _conditions(where),
+        )
+        .as_string(None)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _delete_sql(table: str, where: tuple[str, ...]) -> str:
+    return (
+        sql.SQL("DELETE FROM {} WHERE {}")
+        .format(sql.Identifier(table), _conditions(where))
+        .as_string(None)
+    )
+
+
+def _conditions(where: Sequence[str]) -> sql.Composable:
     return sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in where)
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def to_column(value: Any) -> Any:
     """Python values as both backends store them: JSON for structures,
     ISO-8601 for times, hex for UUIDs."""
-    if isinstance(value, UUID):
+    kind = type(value)
+    if kind in _PLAIN:  # most columns: checked first, as replay calls this per column
+        return value
+    if kind is UUID:
         return value.hex
     if isinstance(value, datetime):
         return format_time(value)

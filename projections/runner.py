@@ -19,6 +19,7 @@ from psycopg import sql
 from infra.database import Cursor, Database
 from infra.eventstore import EventStore
 from projections.base import Projection
+from projections.batching import BatchingCursor
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class ProjectionRunner:
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
         self._known: dict[str, int] = {}
+        self._changed: dict[str, int] = {}
         self._lock = threading.Lock()
         self._advanced = threading.Condition()
 
@@ -72,6 +74,14 @@ class ProjectionRunner:
         )
         return int(rows[0]["position"]) if rows else 0
 
+    def changed_position(self, name: str) -> int:
+        """The last event this process applied to `name`'s tables (0: none yet).
+
+        Caches of what a read model says key on this rather than on the
+        position, which moves with every event of every service.
+        """
+        return self._changed.get(name, 0)
+
     def lowest_known_position(self) -> int:
         return min((self._known.get(n, 0) for n in self.projections), default=0)
 
@@ -89,12 +99,16 @@ class ProjectionRunner:
                 notifications = self.store.notifications(
                     after=position, limit=self.batch_size, stop=head, topics=topics
                 )
+                batch = BatchingCursor(cur)
                 for notification in notifications:
-                    projection.apply(cur, self.store.decode(notification))
+                    projection.apply(batch, self.store.decode(notification))
+                batch.flush()
                 full = len(notifications) == self.batch_size
                 new_position = notifications[-1].id if full else head
                 self._set_position(cur, name, new_position)
             self._known[name] = new_position
+            if notifications:
+                self._changed[name] = notifications[-1].id
             with self._advanced:
                 self._advanced.notify_all()
             if not full and (until is None or new_position >= until):
@@ -142,8 +156,10 @@ class ProjectionRunner:
                 after=position, limit=self.batch_size, stop=head, topics=topics
             )
             with self.db.transaction() as cur:
+                batch = BatchingCursor(cur)
                 for notification in notifications:
-                    fresh.apply(cur, self.store.decode(notification))
+                    fresh.apply(batch, self.store.decode(notification))
+                batch.flush()
             count += len(notifications)
             position = notifications[-1].id if len(notifications) == self.batch_size else head
         if switch:

@@ -79,8 +79,10 @@ def build_cloud(settings: Settings) -> Cloud:
     keys = KeyRepository(settings.fernet_keys_dir)
     keys.ensure()
     codec = TokenCodec(keys, settings.token_ttl_seconds)
-    queries = IdentityQueries(db)
-    authenticator = Authenticator(queries, codec, passwords, runner.lowest_known_position)
+    queries = IdentityQueries(db, version=lambda: runner.changed_position("identity"))
+    authenticator = Authenticator(
+        queries, codec, passwords, lambda: runner.changed_position("identity")
+    )
     runner.catch_up_all()
     return Cloud(
         settings, store, db, runner, bus, queries, authenticator, keys, commit_listeners=listeners

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -94,8 +94,12 @@ class RoleRef:
 
 
 class IdentityQueries:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, version: Callable[[], int] | None = None) -> None:
         self.db = db
+        # What identity's read model last changed at; the catalog is cached
+        # against it because every token validation renders the catalog.
+        self._version = version
+        self._catalog: tuple[int, list[dict[str, Any]]] | None = None
 
     def user_by_name(self, name: str, domain_id: str) -> Row | None:
         rows = select(self.db, "users", {"name": name, "domain_id": domain_id})
@@ -213,6 +217,17 @@ class IdentityQueries:
         return select(self.db, "domains", any_of={"id": ids}) if ids else []
 
     def catalog(self) -> list[dict[str, Any]]:
+        if self._version is None:
+            return self._read_catalog()
+        version = self._version()
+        cached = self._catalog
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        catalog = self._read_catalog()
+        self._catalog = (version, catalog)
+        return catalog
+
+    def _read_catalog(self) -> list[dict[str, Any]]:
         services = select(self.db, "services", {"enabled": True}, order_by=("type", "id"))
         endpoints = select(
             self.db,

@@ -1,0 +1,102 @@
+"""`make bench`: measure Strata on this machine and write bench-results.json.
+
+Benchmarks measure; they never pass or fail. Each result sits next to its
+target so a reader sees at once where Strata stands. PostgreSQL is the
+running one (or a throwaway one, as in the tests); every PostgreSQL
+benchmark gets its own fresh database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from infra.settings import Settings
+from tests.bench import bench_api, bench_log
+from tests.support.services import database_name, drop_database, fresh_database, postgres_dsn
+
+TARGETS = {
+    "tokens.validate.req_per_s": ">= 3000 at 8 clients",
+    "appends.postgres.events_per_s": ">= 2000",
+    "relay_lag.postgres.p99_ms": "<= 50",
+    "replay.sqlite.events_per_s": ">= 50000",
+    "replay.postgres.events_per_s": ">= 50000",
+    "idle_memory.rss_mib": "< 300",
+}
+
+
+def _with_postgres(admin: str, run: Callable[[Settings], dict[str, Any]], tmp: Path) -> Any:
+    dsn = fresh_database(admin, "strata_bench")
+    try:
+        return run(Settings(data_dir=tmp, database_url=dsn))
+    finally:
+        drop_database(admin, database_name(dsn))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", default="bench-results.json")
+    parser.add_argument("--only", nargs="*", default=[], help="run only these benchmarks")
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {}
+    admin = postgres_dsn()
+    with tempfile.TemporaryDirectory(prefix="strata-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+
+        def sqlite(name: str) -> Settings:
+            folder = tmp / name
+            folder.mkdir()
+            return Settings(data_dir=folder)
+
+        benches: dict[str, Callable[[], Any]] = {
+            "appends": lambda: {
+                "sqlite": bench_log.appends(sqlite("appends")),
+                "postgres": _with_postgres(admin, bench_log.appends, tmp),
+            },
+            "replay": lambda: {
+                "sqlite": bench_log.replay(sqlite("replay")),
+                "postgres": _with_postgres(admin, bench_log.replay, tmp),
+            },
+            "relay_lag": lambda: {
+                "sqlite": bench_log.relay_lag(sqlite("relay"), tmp / "nats-sqlite"),
+                "postgres": _with_postgres(
+                    admin, lambda s: bench_log.relay_lag(s, tmp / "nats-pg"), tmp
+                ),
+            },
+            "tokens": lambda: bench_api.tokens(tmp),
+            "idle_memory": lambda: bench_api.idle_memory(tmp),
+        }
+        for name, bench in benches.items():
+            if args.only and name not in args.only:
+                continue
+            print(f"bench {name} ...", flush=True)
+            started = time.perf_counter()
+            results[name] = bench()
+            print(json.dumps(results[name], indent=2), flush=True)
+            print(f"bench {name} took {time.perf_counter() - started:.1f}s", flush=True)
+    report = {
+        "command": "make bench  (" + " ".join([sys.executable, "-m", "tests.bench.run"]) + ")",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "targets": TARGETS,
+        "results": results,
+    }
+    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
