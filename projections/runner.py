@@ -92,6 +92,10 @@ class ProjectionRunner:
         while True:
             with self.db.transaction() as cur:
                 position = self._lock_position(cur, name)
+                if position > self._known.get(name, 0):
+                    # Another process moved this read model on; what it
+                    # applied is unknown here, so count it as a change.
+                    self._changed[name] = position
                 head = self.store.max_notification_id()
                 if position >= head:
                     self._known[name] = position
