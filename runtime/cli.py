@@ -15,6 +15,7 @@ from typing import Any
 
 from infra.eventstore import event_meta
 from infra.settings import Settings, load_settings
+from runtime import process_cli
 
 
 def _admin_password(settings: Settings) -> str:
@@ -247,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="print one resource's history")
     audit.add_argument("resource_id")
     sub.add_parser("rotate-keys", help="rotate the token encryption keys")
+    process_cli.add_commands(sub)  # api, projector, relay
     return parser
 
 
@@ -257,6 +259,7 @@ COMMANDS = {
     "events": cmd_events,
     "audit": cmd_audit,
     "rotate-keys": cmd_rotate_keys,
+    **process_cli.COMMANDS,
 }
 
 

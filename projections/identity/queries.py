@@ -11,6 +11,7 @@ from psycopg import sql
 
 from infra.database import Database, Row
 from projections.base import format_time, from_json
+from projections.identity.projection import TABLES
 
 # Keystone's list filters: `name=x` or `name__contains=x` and friends.
 _OPERATORS = {
@@ -76,9 +77,26 @@ def select(
         params.extend(values)
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
     query = sql.SQL("SELECT * FROM {}{} ORDER BY {}").format(
-        sql.Identifier(table), where, sql.SQL(", ").join(map(sql.Identifier, order_by))
+        sql.Identifier(table),
+        where,
+        sql.SQL(", ").join(map(sql.Identifier, _ordering(table, order_by))),
     )
     return [_decode(r) for r in db.query(query, params)]
+
+
+_SPECS = {t.name: t for t in TABLES}
+
+
+def _ordering(table: str, wanted: Sequence[str]) -> list[str]:
+    """The wanted sort columns this table has, then its primary key.
+
+    SQLite reads an unknown quoted column as a string literal and sorts by
+    nothing; PostgreSQL rejects it. Sorting only by real columns, with the
+    key last for a stable order, gives both the same rows in the same order.
+    """
+    spec = _SPECS[table]
+    columns = [c for c in wanted if c in spec.column_names]
+    return columns + [k for k in spec.primary_key if k not in columns]
 
 
 def get(db: Database, table: str, ident: str) -> Row | None:

@@ -1,0 +1,90 @@
+"""`strata api`, `strata projector`, `strata relay`: the production profile's parts.
+
+`strata up` runs all of them in one process; in production each runs on its
+own (any number of API and projector processes; relays too, of which one at a
+time leads), all sharing PostgreSQL and NATS. Stopping or restarting any of
+them loses nothing: writers read their own writes by projecting themselves,
+projectors resume at the recorded position, the relay at the stream's tail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import threading
+from typing import Any
+
+from infra.settings import Settings
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    from runtime import registry
+    from runtime.cloud import build_cloud, start_projector
+    from runtime.serve import serve_all
+
+    services = args.service or list(registry.APPS)
+    unknown = [s for s in services if s not in registry.APPS]
+    if unknown:
+        print(f"strata api: unknown service(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    cloud = build_cloud(settings)
+    start_projector(cloud)
+    apps = [(registry.APPS[s](cloud), settings.bind_host, settings.ports[s]) for s in services]
+    for service in services:
+        print(f"  {service:<14} {settings.public_url(service)}", flush=True)
+    try:
+        asyncio.run(serve_all(apps))
+    finally:
+        cloud.close()
+    return 0
+
+
+def _wait_for_signal() -> None:
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    while not stopped.wait(1.0):
+        pass
+
+
+def cmd_projector(settings: Settings, args: argparse.Namespace) -> int:
+    from runtime.cloud import build_cloud, start_projector
+
+    cloud = build_cloud(settings)
+    start_projector(cloud)
+    print(f"projector: keeping {', '.join(cloud.runner.projections)} current", flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        cloud.close()
+    return 0
+
+
+def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
+    from runtime.cloud import build_cloud
+    from runtime.streaming import start_relay
+
+    if not settings.nats_url:
+        print("strata relay: set STRATA_NATS_URL to the JetStream server", file=sys.stderr)
+        return 2
+    cloud = build_cloud(settings)
+    relay = start_relay(cloud)
+    print(f"relay: publishing to {relay.bus_description}", flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        relay.stop()
+        cloud.close()
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    api = sub.add_parser("api", help="serve the APIs (all, or those named)")
+    api.add_argument("--service", action="append", help="a service to serve (repeatable)")
+    sub.add_parser("projector", help="keep the read models current")
+    sub.add_parser("relay", help="publish the event log to NATS JetStream")
+
+
+COMMANDS = {"api": cmd_api, "projector": cmd_projector, "relay": cmd_relay}
