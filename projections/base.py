@@ -197,13 +197,17 @@ def to_column(value: Any) -> Any:
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, dict | list | tuple):
+        if not value:
+            return "{}" if kind is dict else "[]"
         return json.dumps(value, sort_keys=True, default=_json_default)
     return value
 
 
 def format_time(value: datetime) -> str:
-    """One fixed, sortable spelling, so times compare correctly as text."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """One fixed, sortable spelling, so times compare correctly as text:
+    `2026-11-21T02:21:59.718517Z` (isoformat is several times faster than
+    strftime, and replay formats two times per row)."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _json_default(value: Any) -> Any:
