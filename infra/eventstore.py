@@ -32,6 +32,7 @@ from eventsourcing.utils import get_topic
 
 from infra.database import SQLITE_WRITE_LOCK
 from infra.group_commit import GroupCommitter
+from infra.personal_data import RULES, SHRED_TOPICS, PersonalDataVault
 from infra.settings import Settings
 
 A = TypeVar("A", bound=Aggregate)
@@ -63,6 +64,20 @@ def make_transcoder() -> JSONTranscoder:
 
 
 class MetadataMapper(Mapper[UUID]):
+    vault: PersonalDataVault | None = None
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        if self.vault is not None and stored_event.topic in RULES:
+            state = self.transcoder.decode(stored_event.state)
+            if PersonalDataVault.is_sealed(state):
+                stored_event = StoredEvent(
+                    originator_id=stored_event.originator_id,
+                    originator_version=stored_event.originator_version,
+                    topic=stored_event.topic,
+                    state=self.transcoder.encode(self.vault.reveal(state)),
+                )
+        return super().to_domain_event(stored_event)
+
     def to_stored_event_with_meta(
         self, domain_event: DomainEventProtocol[UUID], meta: Mapping[str, Any]
     ) -> StoredEvent:
@@ -73,10 +88,13 @@ class MetadataMapper(Mapper[UUID]):
         if class_version > 1:
             state["class_version"] = class_version
         state[META_KEY] = dict(meta)
+        topic = get_topic(type(domain_event))
+        if self.vault is not None:
+            state = self.vault.seal(topic, originator_id, state)
         return StoredEvent(
             originator_id=originator_id,
             originator_version=originator_version,
-            topic=get_topic(type(domain_event)),
+            topic=topic,
             state=self.transcoder.encode(state),
         )
 
@@ -89,6 +107,11 @@ class EventStore:
         self._serialise_writes = type(recorder).__module__ == "eventsourcing.sqlite"
         self.committer = GroupCommitter(self._insert)
         self.mapper = MetadataMapper(transcoder=make_transcoder())
+        self.vault = PersonalDataVault(
+            recorder.datastore,  # type: ignore[attr-defined]
+            "sqlite" if self._serialise_writes else "postgres",
+        )
+        self.mapper.vault = self.vault
         self._library_store: LibraryEventStore[UUID] = LibraryEventStore(
             mapper=self.mapper, recorder=recorder
         )
@@ -103,7 +126,26 @@ class EventStore:
         if not pending:
             return []
         stored = [self.mapper.to_stored_event_with_meta(e, meta) for e in pending]
-        return self.committer.insert(stored)
+        ids = self.committer.insert(stored)
+        # Forgetting a person follows the commit that deleted them; a crash in
+        # between is caught by `forget_deleted` on the next start.
+        for event in stored:
+            if event.topic in SHRED_TOPICS:
+                self.vault.shred(event.originator_id)
+        return ids
+
+    def forget_deleted(self) -> int:
+        """Destroy the keys of every deleted person (idempotent); returns how many."""
+        count, position = 0, 0
+        while True:
+            batch = self.notifications(position, 1000, topics=sorted(SHRED_TOPICS))
+            if not batch:
+                return count
+            for notification in batch:
+                if self.vault.has_key(notification.originator_id):
+                    self.vault.shred(notification.originator_id)
+                    count += 1
+            position = batch[-1].id
 
     def _insert(self, stored: Sequence[StoredEvent]) -> Sequence[int] | None:
         if self._serialise_writes:

@@ -64,6 +64,7 @@ class Cloud:
 
 def build_cloud(settings: Settings) -> Cloud:
     store = EventStore(open_recorder(settings))
+    store.forget_deleted()  # finish any shredding a crash interrupted
     db = open_database(settings.database_url, settings.sqlite_path, settings.is_postgres)
     runner = ProjectionRunner(db, store, registry.projections())
     runner.setup()
