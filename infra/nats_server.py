@@ -56,6 +56,9 @@ def start_nats_server(binary: str, data_dir: Path, timeout: float = 10.0) -> Nat
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        # Its own session: a Ctrl-C at the terminal reaches strata only, which
+        # stops the relay first and the server after it.
+        start_new_session=True,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
