@@ -10,6 +10,7 @@ on fresh state — so a handler must not have side effects outside the uow.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import time
@@ -161,5 +162,9 @@ def _remembered(outcome: Outcome) -> Outcome:
 
 
 def _fingerprint(command: Command) -> str:
-    body = type(command).__name__ + command.model_dump_json()
+    # model_dump + json rather than model_dump_json: the latter warns on
+    # commands made with model_copy(update=...), whose fields skip validation.
+    body = type(command).__name__ + json.dumps(
+        command.model_dump(mode="json"), sort_keys=True, default=str
+    )
     return hashlib.sha256(body.encode()).hexdigest()
