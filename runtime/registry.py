@@ -12,8 +12,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import commands.identity  # noqa: F401  (registers the identity handlers)
+from commands import network as _network_handlers  # noqa: F401  (registers them)
 from projections.base import Projection
 from projections.identity.projection import IdentityProjection
+from projections.network.projection import NetworkProjection
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -23,14 +25,26 @@ if TYPE_CHECKING:
 
 def projections() -> list[Projection]:
     """Every read model the cloud keeps, in the order they are created."""
-    return [IdentityProjection()]
+    return [
+        IdentityProjection(),
+        NetworkProjection(),
+    ]
 
 
 def _identity_app(cloud: Cloud) -> ASGIApp:
     return cloud.identity_app()
 
 
+def _network_app(cloud: Cloud) -> ASGIApp:
+    from api.network.app import network_app
+
+    return network_app(
+        cloud.bus, cloud.db, cloud.authenticator, cloud.settings.public_url("network")
+    )
+
+
 # service name (a key of Settings.ports) -> factory of its ASGI application
 APPS: dict[str, Callable[[Cloud], ASGIApp]] = {
     "identity": _identity_app,
+    "network": _network_app,
 }

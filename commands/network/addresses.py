@@ -1,0 +1,94 @@
+"""Giving a port its addresses: the subnets decide, in the port's transaction.
+
+Only the subnets a port takes addresses from are written, so concurrent port
+creations contend on those subnet aggregates and nowhere else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+
+from commands.network.support import StrictModel
+from commands.unit_of_work import UnitOfWork
+from domain.network.errors import InUse, Invalid
+from domain.network.networks import Network
+from domain.network.subnets import Subnet
+
+
+class FixedIp(StrictModel):
+    subnet_id: uuid.UUID | None = None
+    ip_address: str | None = None
+
+
+def subnets_of(uow: UnitOfWork, network: Network) -> list[Subnet]:
+    found = [uow.get(Subnet, uuid.UUID(s)) for s in network.subnets]
+    return [s for s in found if s is not None]
+
+
+def _subnet_for(uow: UnitOfWork, network: Network, entry: FixedIp) -> Subnet:
+    if entry.subnet_id is not None:
+        subnet = uow.get(Subnet, entry.subnet_id)
+        if subnet is None or subnet.network_id != str(network.id):
+            raise Invalid(
+                f"Failed to create port on network {network.id}, because fixed_ips "
+                f"included invalid subnet {entry.subnet_id}.",
+                "InvalidInput",
+            )
+        return subnet
+    try:
+        address = ipaddress.ip_address(str(entry.ip_address))
+    except ValueError as error:
+        raise Invalid(f"'{entry.ip_address}' is not a valid IP address.") from error
+    for subnet in subnets_of(uow, network):
+        if address in ipaddress.ip_network(subnet.cidr):
+            return subnet
+    raise Invalid(
+        f"IP address {address} is not a valid IP for any of the subnets on network {network.id}.",
+        "InvalidIpForNetwork",
+    )
+
+
+def assign(
+    uow: UnitOfWork,
+    network: Network,
+    port_id: uuid.UUID,
+    owner: str,
+    requested: list[FixedIp] | None,
+    gateway: bool = False,
+) -> list[dict[str, str]]:
+    """The port's fixed_ips: what it asked for, or one address per IP version."""
+    if requested is not None:
+        out = []
+        for entry in requested:
+            if entry.subnet_id is None and entry.ip_address is None:
+                raise Invalid("A fixed IP needs a subnet_id or an ip_address.")
+            subnet = _subnet_for(uow, network, entry)
+            address = subnet.allocate(str(port_id), owner, entry.ip_address, gateway)
+            out.append({"subnet_id": str(subnet.id), "ip_address": address})
+        return out
+    out = []
+    subnets = subnets_of(uow, network)
+    for version in (4, 6):
+        candidates = [s for s in subnets if s.ip_version == version]
+        failure: InUse | None = None
+        for subnet in candidates:
+            try:
+                address = subnet.allocate(str(port_id), owner)
+            except InUse as error:  # full: Neutron tries the network's next subnet
+                failure = error
+                continue
+            out.append({"subnet_id": str(subnet.id), "ip_address": address})
+            break
+        else:
+            if failure is not None:
+                raise failure
+    return out
+
+
+def release(uow: UnitOfWork, port_id: uuid.UUID, fixed_ips: list[dict[str, str]]) -> None:
+    for entry in fixed_ips:
+        subnet = uow.get(Subnet, uuid.UUID(entry["subnet_id"]))
+        if subnet is not None:
+            subnet.release(entry["ip_address"], str(port_id))
+            uow.add(subnet)
