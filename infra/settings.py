@@ -36,6 +36,7 @@ class Settings:
     region: str = "RegionOne"
     token_ttl_seconds: int = 3600
     keys_dir: Path | None = None
+    images_dir: Path | None = None  # image data; empty: <data_dir>/images
     admin_password: str = ""
     stream_name: str = "STRATA"
     event_source: str = "strata"
@@ -89,6 +90,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         region=env.get("STRATA_REGION", "RegionOne"),
         token_ttl_seconds=int(env.get("STRATA_TOKEN_TTL", "3600")),
         keys_dir=Path(keys_dir) if keys_dir else None,
+        images_dir=Path(env["STRATA_IMAGES_DIR"]) if env.get("STRATA_IMAGES_DIR") else None,
         admin_password=env.get("STRATA_ADMIN_PASSWORD", ""),
         stream_name=env.get("STRATA_STREAM", "STRATA"),
         read_your_writes_timeout=float(env.get("STRATA_READ_YOUR_WRITES_TIMEOUT", "5")),

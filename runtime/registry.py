@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import commands.identity  # noqa: F401  (registers the identity handlers)
+from commands import image as _image_handlers  # noqa: F401  (registers them)
 from commands import network as _network_handlers  # noqa: F401  (registers them)
 from projections.base import Projection
 from projections.identity.projection import IdentityProjection
+from projections.image.projection import ImageProjection
 from projections.network.projection import NetworkProjection
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ def projections() -> list[Projection]:
     return [
         IdentityProjection(),
         NetworkProjection(),
+        ImageProjection(),
     ]
 
 
@@ -43,8 +46,19 @@ def _network_app(cloud: Cloud) -> ASGIApp:
     )
 
 
+def _image_app(cloud: Cloud) -> ASGIApp:
+    from api.image.app import image_app
+
+    settings = cloud.settings
+    images_dir = settings.images_dir or settings.data_dir / "images"
+    return image_app(
+        cloud.bus, cloud.db, cloud.authenticator, images_dir, settings.public_url("image")
+    )
+
+
 # service name (a key of Settings.ports) -> factory of its ASGI application
 APPS: dict[str, Callable[[Cloud], ASGIApp]] = {
     "identity": _identity_app,
     "network": _network_app,
+    "image": _image_app,
 }

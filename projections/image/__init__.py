@@ -1,0 +1,1 @@
+"""Image read models: the images Glance lists, their tags, properties and members."""
