@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import commands.identity  # noqa: F401  (registers the identity handlers)
+from commands import compute as _compute_handlers  # noqa: F401  (registers them)
 from commands import image as _image_handlers  # noqa: F401  (registers them)
 from commands import network as _network_handlers  # noqa: F401  (registers them)
 from projections.base import Projection
+from projections.compute.projection import ComputeProjection
 from projections.identity.projection import IdentityProjection
 from projections.image.projection import ImageProjection
 from projections.network.projection import NetworkProjection
@@ -31,6 +33,7 @@ def projections() -> list[Projection]:
         IdentityProjection(),
         NetworkProjection(),
         ImageProjection(),
+        ComputeProjection(),
     ]
 
 
@@ -56,9 +59,17 @@ def _image_app(cloud: Cloud) -> ASGIApp:
     )
 
 
+def _compute_app(cloud: Cloud) -> ASGIApp:
+    from api.compute.app import compute_app
+
+    url = cloud.settings.public_url("compute")
+    return compute_app(cloud.bus, cloud.db, cloud.authenticator, url)
+
+
 # service name (a key of Settings.ports) -> factory of its ASGI application
 APPS: dict[str, Callable[[Cloud], ASGIApp]] = {
     "identity": _identity_app,
     "network": _network_app,
     "image": _image_app,
+    "compute": _compute_app,
 }

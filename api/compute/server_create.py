@@ -1,0 +1,222 @@
+"""Turning a Nova server-create body into a CreateServer command.
+
+Everything the command cannot decide from aggregates is resolved here, from
+the read models: "auto" networks, security group names, and the project's
+quota (counted usage, as Nova counts it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from api.common.errors import ApiError
+from api.compute.support import Caller, ComputeDeps, bad_request
+from commands.compute.networking import NetworkRequest
+from commands.compute.servers import CreateServer
+
+SCHEDULER_HINTS = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
+
+
+def _uuid(value: Any, message: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as error:
+        raise bad_request(message) from error
+
+
+def _count(server: dict[str, Any], key: str) -> int:
+    value = server.get(key, 1)
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as error:
+        raise bad_request(f"Invalid input for field/attribute {key}. Value: {value}.") from error
+    if number < 1:
+        raise bad_request(f"Invalid input for field/attribute {key}. Value: {value}.")
+    return number
+
+
+def _ref(value: Any, what: str) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str) or not value:
+        raise bad_request(f"Invalid input for field/attribute {what}. Value: {value}.")
+    return value.rstrip("/").rsplit("/", 1)[-1]  # Nova accepts a flavor URL too
+
+
+def networks_of(deps: ComputeDeps, who: Caller, server: dict[str, Any]) -> list[NetworkRequest]:
+    requested = server.get("networks")
+    if requested is None and who.at_least("2.37"):
+        raise bad_request("Invalid input for field/attribute networks. Value: None.")
+    if requested == "none":
+        return []
+    if requested is None or requested == "auto":
+        return _auto(deps, who, required=requested == "auto")
+    if isinstance(requested, str) or not isinstance(requested, list):
+        raise bad_request(f"Bad networks format: {requested}")
+    out = []
+    for entry in requested:
+        if not isinstance(entry, dict):
+            raise bad_request("Bad networks format")
+        port = entry.get("port")
+        net = entry.get("uuid")
+        if port:
+            out.append(
+                NetworkRequest(
+                    port_id=_uuid(
+                        port, f"Bad port format: port uuid is not in proper format ({port})"
+                    )
+                )
+            )
+        elif net:
+            message = f"Bad networks format: network uuid is not in proper format ({net})"
+            fixed = entry.get("fixed_ip")
+            out.append(NetworkRequest(network_id=_uuid(net, message), fixed_ip=fixed or None))
+        else:
+            raise bad_request("Bad networks format: network uuid is not in proper format (None)")
+    return out
+
+
+def _auto(deps: ComputeDeps, who: Caller, required: bool) -> list[NetworkRequest]:
+    """Nova's "get me a network": the one tenant network the project can use."""
+    networks = [
+        n for n in deps.network.select("networks", who.project_id) if not n.get("router:external")
+    ]
+    if len(networks) > 1:
+        raise ApiError(
+            409, "Multiple possible networks found, use a Network ID to be more specific."
+        )
+    if not networks:
+        if required:
+            raise bad_request(
+                f"Unable to automatically allocate a network for project {who.project_id}"
+            )
+        return []
+    return [NetworkRequest(network_id=uuid.UUID(networks[0]["id"]))]
+
+
+def security_groups_of(
+    deps: ComputeDeps, who: Caller, server: dict[str, Any]
+) -> tuple[list[str], list[uuid.UUID] | None]:
+    requested = server.get("security_groups") or [{"name": "default"}]
+    names = []
+    for entry in requested:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise bad_request("Invalid input for field/attribute security_groups.")
+        names.append(entry["name"])
+    if names == ["default"]:
+        return names, None  # the port gets the project's default group, made if missing
+    groups = deps.network.select("security-groups", who.project_id)
+    ids = []
+    for name in names:
+        match = [g for g in groups if name in (g["name"], g["id"])]
+        if len(match) != 1:
+            raise bad_request(f"Security group {name} not found for project {who.project_id}.")
+        ids.append(uuid.UUID(match[0]["id"]))
+    return names, ids
+
+
+def hints_of(body: dict[str, Any]) -> dict[str, list[uuid.UUID]]:
+    out: dict[str, list[uuid.UUID]] = {"same_host": [], "different_host": []}
+    for key in SCHEDULER_HINTS:
+        hints = body.get(key) or {}
+        if not isinstance(hints, dict):
+            raise bad_request("Invalid input for field/attribute scheduler_hints.")
+        for name, found in out.items():
+            values = hints.get(name, [])
+            for value in [values] if isinstance(values, str) else values:
+                found.append(_uuid(value, f"Invalid input for field/attribute {name}."))
+    return out
+
+
+def check_quota(
+    deps: ComputeDeps, who: Caller, flavor_ref: str, count: int, metadata_items: int = 0
+) -> None:
+    """Nova's counted quota check: 403 with Nova's message when over."""
+    limits = deps.queries.quota_limits(who.project_id)
+    if 0 <= limits["metadata_items"] < metadata_items:
+        raise ApiError(403, f"Maximum number of metadata items exceeds {limits['metadata_items']}")
+    flavor = deps.queries.flavor(flavor_ref)
+    if flavor is None:
+        return  # the command answers "Flavor ... could not be found."
+    used = deps.queries.usage(who.project_id)
+    wanted = {"instances": count, "cores": flavor["vcpus"] * count, "ram": flavor["ram"] * count}
+    for resource in ("instances", "cores", "ram"):
+        limit = limits[resource]
+        if limit >= 0 and used[resource] + wanted[resource] > limit:
+            raise ApiError(
+                403,
+                f"Quota exceeded for {resource}: Requested {wanted[resource]}, but already "
+                f"used {used[resource]} of {limit} {resource}",
+            )
+
+
+def _image_of(server: dict[str, Any]) -> str:
+    """The image to boot: imageRef, or the local image disk of a block device
+    mapping (the CLI sends one for every image boot). Volumes are not served."""
+    if server.get("block_device_mapping"):
+        raise ApiError(400, "Booting from volume is not supported by Strata yet.")
+    image = server.get("imageRef")
+    for bdm in server.get("block_device_mapping_v2") or []:
+        if not isinstance(bdm, dict):
+            raise bad_request("Invalid input for field/attribute block_device_mapping_v2.")
+        if bdm.get("source_type") != "image" or bdm.get("destination_type", "local") != "local":
+            raise ApiError(400, "Booting from volume is not supported by Strata yet.")
+        if str(bdm.get("boot_index", "")) == "0":
+            image = image or bdm.get("uuid")
+    if not image:
+        raise bad_request("Missing imageRef attribute")
+    return _ref(image, "imageRef")
+
+
+def create_command(deps: ComputeDeps, who: Caller, body: Any) -> tuple[CreateServer, bool]:
+    if not isinstance(body, dict) or not isinstance(body.get("server"), dict):
+        raise bad_request("Invalid input for field/attribute server. Value: None.")
+    server: dict[str, Any] = body["server"]
+    if not isinstance(server.get("name"), str):
+        raise bad_request("Invalid input for field/attribute name. Value: None.")
+    image_ref = _image_of(server)
+    if "flavorRef" not in server:
+        raise bad_request("Missing flavorRef attribute")
+    metadata = server.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 255 and len(v) <= 255
+        for k, v in metadata.items()
+    ):
+        raise bad_request("Invalid input for field/attribute metadata.")
+    tags = server.get("tags") or []
+    if tags and not who.at_least("2.52"):
+        raise bad_request("Additional properties are not allowed ('tags' was unexpected)")
+    names, group_ids = security_groups_of(deps, who, server)
+    hints = hints_of(body)
+    minimum, maximum = _count(server, "min_count"), _count(server, "max_count")
+    if "max_count" not in server:
+        maximum = max(minimum, maximum)
+    flavor_ref = _ref(server["flavorRef"], "flavorRef")
+    check_quota(deps, who, flavor_ref, minimum, len(metadata))
+    user_data = server.get("user_data")
+    if user_data is not None and not isinstance(user_data, str):
+        raise bad_request("User data needs to be valid base 64.")
+    description = server.get("description")
+    if description is not None and not who.at_least("2.19"):
+        raise bad_request("Additional properties are not allowed ('description' was unexpected)")
+    command = CreateServer(
+        name=server["name"],
+        image_ref=image_ref,
+        flavor_ref=flavor_ref,
+        description=description,
+        networks=networks_of(deps, who, server),
+        security_group_ids=group_ids,
+        security_group_names=names,
+        key_name=server.get("key_name") or None,
+        user_data=user_data,
+        metadata=metadata,
+        min_count=minimum,
+        max_count=maximum,
+        availability_zone=server.get("availability_zone") or None,
+        same_host=hints["same_host"],
+        different_host=hints["different_host"],
+        tags=[str(t) for t in tags],
+        config_drive=bool(server.get("config_drive")),
+    )
+    return command, bool(server.get("return_reservation_id"))

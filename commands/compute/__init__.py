@@ -1,0 +1,5 @@
+"""Compute commands; importing this package registers their handlers."""
+
+from commands.compute import agent, flavors, keypairs, quotas, servers
+
+__all__ = ["agent", "flavors", "keypairs", "quotas", "servers"]
