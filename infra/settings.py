@@ -17,6 +17,7 @@ SERVICE_PORTS: dict[str, int] = {
     "network": 9696,
     "block-storage": 8776,
     "image": 9292,
+    "events": 8790,
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from infra.eventstore import event_meta
 from infra.settings import Settings, load_settings
-from runtime import process_cli
+from runtime import history_cli, process_cli
 
 
 def _admin_password(settings: Settings) -> str:
@@ -53,6 +53,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from runtime import registry
     from runtime.bootstrap import bootstrap
     from runtime.cloud import build_cloud, start_projector
+    from runtime.history import start_webhook_worker
     from runtime.serve import serve_all
     from runtime.streaming import start_relay
 
@@ -60,6 +61,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     password = _admin_password(settings)
     bootstrap(cloud, password)
     start_projector(cloud)
+    stop_webhooks = start_webhook_worker(cloud)
     relay = start_relay(cloud)
     apps = [
         (factory(cloud), settings.bind_host, settings.ports[service])
@@ -77,6 +79,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(serve_all(apps))
     finally:
         relay.stop()
+        stop_webhooks()
         cloud.close()
     print("Strata stopped.")
     return 0
@@ -179,51 +182,6 @@ def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
             time.sleep(0.5)
 
 
-def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from uuid import UUID
-
-    from infra.eventstore import EventStore, open_recorder
-
-    store = EventStore(open_recorder(settings))
-    try:
-        resource = UUID(args.resource_id)
-    except ValueError:
-        print(f"strata audit: {args.resource_id!r} is not a resource id", file=sys.stderr)
-        return 2
-    events = store.history(resource)
-    if not events:
-        print(f"strata audit: no events for {args.resource_id}", file=sys.stderr)
-        return 1
-    for event in events:
-        meta = event_meta(event)
-        changes = {
-            k: v
-            for k, v in vars(event).items()
-            if k
-            not in (
-                "_meta",
-                "originator_id",
-                "originator_version",
-                "timestamp",
-                "originator_topic",
-            )
-        }
-        for secret in ("password_hash", "secret_hash"):
-            if secret in changes:
-                changes[secret] = "***"
-        if "changes" in changes:
-            changes = changes["changes"]
-        timestamp = vars(event)["timestamp"]
-        print(
-            f"{timestamp.isoformat()}  v{event.originator_version}  "
-            f"{type(event).__qualname__:<32} user={meta['user_id']} "
-            f"request={meta['request_id'] or '-'} source={meta['source']}"
-        )
-        if changes:
-            print("    " + json.dumps(changes, default=str, sort_keys=True))
-    return 0
-
-
 def cmd_rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
     from infra.tokens import KeyRepository
 
@@ -245,10 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--after", type=int, default=0)
     events.add_argument("--resource", default="")
     events.add_argument("--json", action="store_true")
-    audit = sub.add_parser("audit", help="print one resource's history")
-    audit.add_argument("resource_id")
-    sub.add_parser("rotate-keys", help="rotate the token encryption keys")
+    history_cli.add_commands(sub)  # audit, show, project-state, diff
     process_cli.add_commands(sub)  # api, projector, relay
+    sub.add_parser("rotate-keys", help="rotate the token encryption keys")
     return parser
 
 
@@ -257,9 +214,9 @@ COMMANDS = {
     "bootstrap": cmd_bootstrap,
     "replay": cmd_replay,
     "events": cmd_events,
-    "audit": cmd_audit,
-    "rotate-keys": cmd_rotate_keys,
+    **history_cli.COMMANDS,
     **process_cli.COMMANDS,
+    "rotate-keys": cmd_rotate_keys,
 }
 
 

@@ -80,11 +80,36 @@ def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    """Deliver webhooks. Run one: deliveries are at least once (a retry after a
+    lost answer repeats one), so receivers dedupe by the envelope's `id`, but a
+    second worker would send everything twice."""
+    from runtime.cloud import build_cloud, start_projector
+    from runtime.history import start_webhook_worker
+
+    cloud = build_cloud(settings)
+    start_projector(cloud)
+    stop_webhooks = start_webhook_worker(cloud)
+    print("webhooks: delivering", flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        stop_webhooks()
+        cloud.close()
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     api = sub.add_parser("api", help="serve the APIs (all, or those named)")
     api.add_argument("--service", action="append", help="a service to serve (repeatable)")
     sub.add_parser("projector", help="keep the read models current")
     sub.add_parser("relay", help="publish the event log to NATS JetStream")
+    sub.add_parser("webhooks", help="deliver webhooks (run exactly one)")
 
 
-COMMANDS = {"api": cmd_api, "projector": cmd_projector, "relay": cmd_relay}
+COMMANDS = {
+    "api": cmd_api,
+    "projector": cmd_projector,
+    "relay": cmd_relay,
+    "webhooks": cmd_webhooks,
+}

@@ -15,6 +15,8 @@ import commands.identity  # noqa: F401  (registers the identity handlers)
 from commands import compute as _compute_handlers  # noqa: F401  (registers them)
 from commands import image as _image_handlers  # noqa: F401  (registers them)
 from commands import network as _network_handlers  # noqa: F401  (registers them)
+from projections.audit.projection import AuditProjection
+from projections.audit.webhooks import WebhookProjection
 from projections.base import Projection
 from projections.compute.projection import ComputeProjection
 from projections.identity.projection import IdentityProjection
@@ -31,6 +33,8 @@ def projections() -> list[Projection]:
     """Every read model the cloud keeps, in the order they are created."""
     return [
         IdentityProjection(),
+        AuditProjection(),
+        WebhookProjection(),
         NetworkProjection(),
         ImageProjection(),
         ComputeProjection(),
@@ -39,6 +43,12 @@ def projections() -> list[Projection]:
 
 def _identity_app(cloud: Cloud) -> ASGIApp:
     return cloud.identity_app()
+
+
+def _events_app(cloud: Cloud) -> ASGIApp:
+    from runtime.history import events_app
+
+    return events_app(cloud)
 
 
 def _network_app(cloud: Cloud) -> ASGIApp:
@@ -69,6 +79,7 @@ def _compute_app(cloud: Cloud) -> ASGIApp:
 # service name (a key of Settings.ports) -> factory of its ASGI application
 APPS: dict[str, Callable[[Cloud], ASGIApp]] = {
     "identity": _identity_app,
+    "events": _events_app,
     "network": _network_app,
     "image": _image_app,
     "compute": _compute_app,

@@ -40,6 +40,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from infra.database import Database, PostgresDatabase, SQLiteDatabase
+from infra.envelope import DEFAULT_SOURCE, encode, id_hex
 from infra.eventstore import EventStore
 from infra.nats_bus import (
     EventBus,
@@ -50,7 +51,6 @@ from infra.nats_bus import (
     PublishFailedError,
 )
 from infra.settings import Settings
-from workers.envelope import DEFAULT_SOURCE, encode, id_hex
 
 log = logging.getLogger(__name__)
 

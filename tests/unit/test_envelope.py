@@ -17,8 +17,7 @@ from domain.identity.assignments import RoleAssignment
 from domain.identity.projects import Project
 from domain.identity.roles import Role
 from domain.identity.users import User
-from infra.eventstore import MetadataMapper, make_transcoder
-from workers.envelope import (
+from infra.envelope import (
     REDACTED,
     cloudevent,
     encode,
@@ -28,6 +27,7 @@ from workers.envelope import (
     snake_case,
     subject_for_topic,
 )
+from infra.eventstore import MetadataMapper, make_transcoder
 
 META: dict[str, Any] = {
     "user_id": "u1",

@@ -31,7 +31,7 @@ INTERNAL_SERVICE = "internal"
 REDACTED = "***"
 # Hashes are useless to subscribers and must never leave the database: a
 # stream is far easier to read than the event table.
-SECRET_FIELDS = frozenset({"password_hash", "secret_hash"})
+SECRET_FIELDS = frozenset({"password_hash", "secret_hash", "secret"})
 # Already carried by the envelope itself, or meaningless outside Python.
 _NOT_DATA = frozenset({META_KEY, "originator_topic"})
 
