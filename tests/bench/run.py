@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.settings import Settings
-from tests.bench import bench_api, bench_log
+from tests.bench import bench_api, bench_audit, bench_log
 from tests.support.services import database_name, drop_database, fresh_database, postgres_dsn
 
 TARGETS = {
@@ -37,6 +37,14 @@ def _with_postgres(admin: str, run: Callable[[Settings], dict[str, Any]], tmp: P
     dsn = fresh_database(admin, "strata_bench")
     try:
         return run(Settings(data_dir=tmp, database_url=dsn))
+    finally:
+        drop_database(admin, database_name(dsn))
+
+
+def _audit(admin: str, tmp: Path) -> Any:
+    dsn = fresh_database(admin, "strata_bench_audit")
+    try:
+        return bench_audit.run(tmp / "audit", dsn)
     finally:
         drop_database(admin, database_name(dsn))
 
@@ -73,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "tokens": lambda: bench_api.tokens(tmp),
             "idle_memory": lambda: bench_api.idle_memory(tmp),
+            "audit": lambda: _audit(admin, tmp),
         }
         for name, bench in benches.items():
             if args.only and name not in args.only:
