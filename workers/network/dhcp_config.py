@@ -1,0 +1,92 @@
+"""dnsmasq configuration for one network: ranges, static leases, options.
+
+Only static leases are served (`static` ranges): an address is handed to a
+MAC only when a port holds it, so DHCP can never give out an address IPAM
+did not allocate.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from workers.network.desired import DEVICE_OWNER_DHCP, HostSpec, PortSpec, SubnetSpec
+
+LEASE_TIME = "86400s"
+METADATA_ROUTE = "169.254.169.254/32"
+
+
+@dataclass(frozen=True)
+class DhcpConfig:
+    ranges: list[str]
+    hosts: str
+    opts: str
+    addresses: set[str]  # of the DHCP port, "ip/prefixlen"
+
+
+def _tag(index: int) -> str:
+    return f"subnet{index}"
+
+
+def render(spec: HostSpec, dhcp_port: PortSpec) -> DhcpConfig:
+    network = spec.network(dhcp_port.network_id)
+    if network is None:
+        raise LookupError(f"network {dhcp_port.network_id} is not in the host spec")
+    own_ips = {f.subnet_id: f.ip_address for f in dhcp_port.fixed_ips}
+    served = [s for s in network.subnets if s.enable_dhcp and s.id in own_ips]
+    ranges: list[str] = []
+    opts: list[str] = []
+    addresses: set[str] = set()
+    for index, subnet in enumerate(served):
+        net = ipaddress.ip_network(subnet.cidr)
+        tag = _tag(index)
+        addresses.add(f"{own_ips[subnet.id]}/{net.prefixlen}")
+        if subnet.ip_version == 4:
+            ranges.append(f"set:{tag},{net.network_address},static,{net.netmask},{LEASE_TIME}")
+            opts += _v4_options(tag, subnet, own_ips[subnet.id])
+        else:
+            ranges.append(f"set:{tag},{net.network_address},static,{net.prefixlen},{LEASE_TIME}")
+            if subnet.dns_nameservers:
+                opts.append(
+                    f"tag:{tag},option6:dns-server,"
+                    + ",".join(f"[{dns}]" for dns in subnet.dns_nameservers)
+                )
+    hosts = [
+        line
+        for port in sorted(spec.ports, key=lambda p: p.id)
+        if port.network_id == network.id and port.device_owner != DEVICE_OWNER_DHCP
+        if (line := _host_line(port, served))
+    ]
+    return DhcpConfig(
+        ranges, "".join(f"{h}\n" for h in hosts), "".join(f"{o}\n" for o in opts), addresses
+    )
+
+
+def _v4_options(tag: str, subnet: SubnetSpec, own_ip: str) -> list[str]:
+    opts: list[str] = []
+    # Classless static routes (option 121) replace option 3 in clients that
+    # understand them, so the default route is repeated inside them.
+    routes = [METADATA_ROUTE, subnet.gateway_ip or own_ip]
+    for route in subnet.host_routes:
+        routes += [route.destination, route.nexthop]
+    if subnet.gateway_ip:
+        opts.append(f"tag:{tag},option:router,{subnet.gateway_ip}")
+        routes += ["0.0.0.0/0", subnet.gateway_ip]
+    else:
+        opts.append(f"tag:{tag},option:router")  # no gateway: send none
+    opts.append(f"tag:{tag},option:classless-static-route," + ",".join(routes))
+    if subnet.dns_nameservers:
+        opts.append(f"tag:{tag},option:dns-server," + ",".join(subnet.dns_nameservers))
+    return opts
+
+
+def _host_line(port: PortSpec, served: list[SubnetSpec]) -> str:
+    served_ids = {s.id: s.ip_version for s in served}
+    v4 = [f.ip_address for f in port.fixed_ips if served_ids.get(f.subnet_id) == 4]
+    v6 = [f"[{f.ip_address}]" for f in port.fixed_ips if served_ids.get(f.subnet_id) == 6]
+    if not v4 and not v6:
+        return ""
+    # dnsmasq takes one address per family in a hosts line.
+    first = (v4 or v6)[0].strip("[]")
+    hostname = "host-" + first.replace(".", "-").replace(":", "-")
+    return ",".join([port.mac_address.lower(), hostname, *v4[:1], *v6[:1]])
