@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,11 +83,19 @@ def test_the_readme_subscriber_resumes_without_loss(nats_url: str, tmp_path: Pat
     thread.start()
 
     def roles(count: int) -> list[int]:
+        """Save roles and wait until the relay has them in the stream (which
+        it also creates): the subscriber reads what is published."""
         made = [
             Role(name=f"r-{uuid.uuid4().hex[:6]}", domain_id=None, description="")
             for _ in range(count)
         ]
-        return store.save(made, META)
+        ids = store.save(made, META)
+        relay.poke()
+        deadline = time.monotonic() + 30
+        while relay.position < max(ids):
+            assert time.monotonic() < deadline, "the relay did not publish in time"
+            time.sleep(0.02)
+        return ids
 
     def read(count: int | None, subject: str = "strata.events.identity.role.>") -> list[int]:
         got: list[dict[str, Any]] = []
