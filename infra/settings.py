@@ -7,6 +7,7 @@ does is decided in one place and a test can build a `Settings` by hand.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +45,18 @@ class Settings:
     # How long a write waits for its projections before answering anyway.
     read_your_writes_timeout: float = 5.0
     catch_up_interval: float = 1.0
+    # This host's name for bindings and placement.
+    host: str = field(default_factory=socket.gethostname)
+    # The network agent: "auto" (real networking when the process may),
+    # "linuxbridge", "ovs" (both: required) or "off".
+    network_agent: str = "auto"
+    agent_local_ip: str = "127.0.0.1"  # this host's VXLAN endpoint
+    agent_peers: tuple[str, ...] = ()  # the other hosts' endpoints
+    agent_external_interface: str = ""  # host link plugged into external networks
+    # Run the host side of networking in this named namespace (tests; "" = real host).
+    agent_netns: str = ""
+    agent_namespace_prefix: str = ""
+    agent_interval: float = 30.0  # full reconcile period
 
     @property
     def is_postgres(self) -> bool:
@@ -96,4 +109,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stream_name=env.get("STRATA_STREAM", "STRATA"),
         read_your_writes_timeout=float(env.get("STRATA_READ_YOUR_WRITES_TIMEOUT", "5")),
         catch_up_interval=float(env.get("STRATA_CATCH_UP_INTERVAL", "1")),
+        host=env.get("STRATA_HOST") or socket.gethostname(),
+        network_agent=env.get("STRATA_NETWORK_AGENT", "auto"),
+        agent_local_ip=env.get("STRATA_AGENT_LOCAL_IP", "127.0.0.1"),
+        agent_peers=tuple(p for p in env.get("STRATA_AGENT_PEERS", "").split(",") if p),
+        agent_external_interface=env.get("STRATA_AGENT_EXTERNAL_INTERFACE", ""),
+        agent_netns=env.get("STRATA_AGENT_NETNS", ""),
+        agent_namespace_prefix=env.get("STRATA_AGENT_NAMESPACE_PREFIX", ""),
+        agent_interval=float(env.get("STRATA_AGENT_INTERVAL", "30")),
     )

@@ -54,6 +54,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from runtime.bootstrap import bootstrap
     from runtime.cloud import build_cloud, start_projector
     from runtime.history import start_webhook_worker
+    from runtime.network_agent import spawn_network_agent
     from runtime.serve import serve_all
     from runtime.streaming import start_relay
 
@@ -63,6 +64,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     start_projector(cloud)
     stop_webhooks = start_webhook_worker(cloud)
     relay = start_relay(cloud)
+    network_agent = spawn_network_agent(cloud)
     apps = [
         (factory(cloud), settings.bind_host, settings.ports[service])
         for service, factory in registry.APPS.items()
@@ -70,6 +72,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.sqlite_path})"
     print(f"Strata is up. Event store and read models: {backend}")
     print(f"  event stream   {relay.bus_description}")
+    print(f"  network agent  {network_agent.description}")
     for service in registry.APPS:
         print(f"  {service:<14} {settings.public_url(service)}")
     print("\nAdmin credentials (source these to use the openstack CLI):\n")
@@ -78,6 +81,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_all(apps))
     finally:
+        network_agent.stop()
         relay.stop()
         stop_webhooks()
         cloud.close()

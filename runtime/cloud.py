@@ -72,9 +72,9 @@ def build_cloud(settings: Settings) -> Cloud:
     listeners: list[Callable[[int], None]] = []
 
     def after_commit(position: int) -> None:
+        runner.wait_for(position)  # listeners may rely on the read models
         for listener in listeners:
             listener(position)
-        runner.wait_for(position)
 
     bus = CommandBus(store, Dependencies(passwords=passwords), after_commit=after_commit)
     keys = KeyRepository(settings.fernet_keys_dir)

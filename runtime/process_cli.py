@@ -99,12 +99,38 @@ def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agent(settings: Settings, args: argparse.Namespace) -> int:
+    """The agents of one host (networking today; compute and storage to come)."""
+    from runtime.cloud import build_cloud, start_projector
+    from runtime.network_agent import start_network_agent
+
+    if args.host:
+        settings = settings.with_overrides(host=args.host)
+    cloud = build_cloud(settings)
+    start_projector(cloud)
+    agent = start_network_agent(cloud, embedded=args.embedded)
+    print(f"agent {settings.host}: network {agent.description}", flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        agent.stop()
+        cloud.close()
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     api = sub.add_parser("api", help="serve the APIs (all, or those named)")
     api.add_argument("--service", action="append", help="a service to serve (repeatable)")
     sub.add_parser("projector", help="keep the read models current")
     sub.add_parser("relay", help="publish the event log to NATS JetStream")
     sub.add_parser("webhooks", help="deliver webhooks (run exactly one)")
+    agent = sub.add_parser("agent", help="run this host's agents")
+    agent.add_argument("--host", default="", help="this host's name (default: STRATA_HOST)")
+    agent.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the one-host cloud: host every router and serve DHCP without a DHCP port",
+    )
 
 
 COMMANDS = {
@@ -112,4 +138,5 @@ COMMANDS = {
     "projector": cmd_projector,
     "relay": cmd_relay,
     "webhooks": cmd_webhooks,
+    "agent": cmd_agent,
 }

@@ -54,7 +54,12 @@ class RunningCloud:
             self.process.kill()
 
 
-def start_cloud(data_dir: Path, database_url: str = "", start_nats: bool = False) -> RunningCloud:
+def start_cloud(
+    data_dir: Path,
+    database_url: str = "",
+    start_nats: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> RunningCloud:
     ports = {service: free_port() for service in SERVICE_PORTS}
     port = ports["identity"]
     password = "e2e-admin-secret"
@@ -67,8 +72,12 @@ def start_cloud(data_dir: Path, database_url: str = "", start_nats: bool = False
             "STRATA_ADMIN_PASSWORD": password,
             "STRATA_DATABASE_URL": database_url,
             "STRATA_START_NATS": "true" if start_nats else "false",
+            # Most tests drive the APIs only; those about the dataplane turn
+            # the agent on inside a namespace of their own.
+            "STRATA_NETWORK_AGENT": "off",
         }
     )
+    env.update(extra_env or {})
     log = data_dir / "strata.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(

@@ -1,0 +1,194 @@
+"""Run this host's network agent inside a Strata process, wired to the cloud.
+
+The agent (workers/network) turns a HostSpec into kernel state; this module
+feeds it (the network read model's view of this host), wakes it when that
+view changes, and turns its reports into commands: a plugged port is bound
+(ACTIVE), a port whose device went away is DOWN, a resource that failed is
+ERROR with the reason. Reports are compared with the read model first, so a
+pass that changes nothing dispatches nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from commands.context import SYSTEM_CONTEXT
+from commands.network.agent import BindPort, ReportPortStatus, ReportRouterStatus
+from domain.errors import DomainError
+from projections.network.queries import host_state
+from runtime.cloud import Cloud
+from workers.network.agent import NetworkAgent
+from workers.network.context import AgentOptions, Driver
+from workers.network.desired import HostSpec
+from workers.network.from_state import spec_from_host_state
+from workers.network.loop import AgentLoop
+from workers.network.probe import probe
+from workers.network.report import Report
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL = 0.05  # how often the read model's change marker is looked at
+# The agent process learns of other processes' writes by catching up; SQLite
+# has no notifications, so it looks often (one cheap max-id query).
+AGENT_CATCH_UP_INTERVAL = 0.05
+
+
+@dataclass
+class RunningNetworkAgent:
+    loop: AgentLoop | None
+    description: str
+    stop: Callable[[], None]
+
+
+def _driver_for(cloud: Cloud) -> tuple[Driver | None, str]:
+    wanted = cloud.settings.network_agent
+    if wanted == "off":
+        return None, "off (STRATA_NETWORK_AGENT=off)"
+    requested: Driver = "ovs" if wanted == "ovs" else "linuxbridge"
+    found = probe(requested)
+    if found.driver is None and wanted != "auto":
+        raise RuntimeError(f"network agent {wanted!r} cannot run here: {found.reason}")
+    return found.driver, found.reason
+
+
+class Reporter:
+    """Turns agent reports into the commands that record what changed."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self.state: dict[str, Any] = {}
+
+    def load(self, embedded: bool) -> HostSpec:
+        settings = self.cloud.settings
+        self.state = host_state(self.cloud.db, settings.host, all_routers=embedded)
+        links = {"external": settings.agent_external_interface}
+        return spec_from_host_state(
+            self.state,
+            settings.agent_local_ip,
+            settings.agent_peers,
+            links if settings.agent_external_interface else None,
+            serve_unbound_dhcp=embedded,
+        )
+
+    def publish(self, report: Report) -> None:
+        ports = {p["id"]: p for p in self.state.get("ports", [])}
+        routers = {r["id"]: r for r in self.state.get("routers", [])}
+        host = self.cloud.settings.host
+        for port_id in sorted(report.ports_up):
+            port = ports.get(port_id)
+            if port is not None and (port["status"] != "ACTIVE" or port["binding_host"] != host):
+                self._dispatch(BindPort(port_id=uuid.UUID(port_id), host=host))
+        for port_id in sorted(report.ports_waiting):
+            port = ports.get(port_id)
+            if port is not None and port["status"] == "ACTIVE":
+                self._dispatch(ReportPortStatus(port_id=uuid.UUID(port_id), status="DOWN"))
+        for resource_id, reason in sorted(report.errors.items()):
+            if resource_id in ports and ports[resource_id]["status"] != "ERROR":
+                command: Any = ReportPortStatus(
+                    port_id=uuid.UUID(resource_id), status="ERROR", reason=reason[:255]
+                )
+                self._dispatch(command)
+            elif resource_id in routers and routers[resource_id]["status"] != "ERROR":
+                command = ReportRouterStatus(
+                    router_id=uuid.UUID(resource_id), status="ERROR", reason=reason[:255]
+                )
+                self._dispatch(command)
+
+    def _dispatch(self, command: Any) -> None:
+        try:
+            self.cloud.bus.dispatch(command, SYSTEM_CONTEXT)
+        except DomainError as error:  # the resource went away meanwhile
+            log.info("network agent report %s not recorded: %s", type(command).__name__, error)
+
+
+def spawn_network_agent(cloud: Cloud) -> RunningNetworkAgent:
+    """`strata up`'s agent, as a child process (`strata agent --embedded`).
+
+    Not a thread: pyroute2 forks helpers to work inside namespaces, and a
+    forked child that is later terminated writes its SIGTERM into the
+    asyncio wake-up descriptor it inherited — which stopped every API server
+    of the parent. A process of its own also keeps a root-only, crash-prone
+    part away from the APIs.
+    """
+    driver, reason = _driver_for(cloud)
+    if driver is None:
+        return RunningNetworkAgent(None, f"not running: {reason}", lambda: None)
+    settings = cloud.settings
+    log_file = (settings.data_dir / "network-agent.log").open("ab")
+    env = {**os.environ, "STRATA_CATCH_UP_INTERVAL": str(AGENT_CATCH_UP_INTERVAL)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli", "agent", "--embedded", "--host", settings.host],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches strata up, which stops it
+    )
+
+    def stop() -> None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_file.close()
+
+    where = f" in namespace {settings.agent_netns}" if settings.agent_netns else ""
+    description = f"{driver} on host {settings.host}{where}: {reason} (pid {process.pid})"
+    return RunningNetworkAgent(None, description, stop)
+
+
+def start_network_agent(cloud: Cloud, embedded: bool = True) -> RunningNetworkAgent:
+    """Start the agent loop in a thread, or explain why it does not run."""
+    settings = cloud.settings
+    driver, reason = _driver_for(cloud)
+    if driver is None:
+        return RunningNetworkAgent(None, f"not running: {reason}", lambda: None)
+    options = AgentOptions(
+        state_dir=settings.data_dir / "network-agent",
+        host_netns=settings.agent_netns or None,
+        namespace_prefix=settings.agent_namespace_prefix,
+        driver=driver,
+    )
+    reporter = Reporter(cloud)
+    loop = AgentLoop(
+        NetworkAgent(options),
+        load_spec=lambda: reporter.load(embedded),
+        publish=reporter.publish,
+        interval=settings.agent_interval,
+    )
+    stopping = threading.Event()
+
+    def watch() -> None:
+        """Wake the agent when the network read model changed here or elsewhere."""
+        seen = cloud.runner.changed_position("network")
+        while not stopping.wait(WATCH_INTERVAL):
+            now = cloud.runner.changed_position("network")
+            if now != seen:
+                seen = now
+                loop.poke()
+
+    threads = [
+        threading.Thread(target=loop.run, name="network-agent", daemon=True),
+        threading.Thread(target=watch, name="network-agent-watch", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        loop.stop()
+        for thread in threads:
+            thread.join(timeout=10)
+
+    where = f" in namespace {settings.agent_netns}" if settings.agent_netns else ""
+    return RunningNetworkAgent(loop, f"{driver} on host {settings.host}{where}: {reason}", stop)
