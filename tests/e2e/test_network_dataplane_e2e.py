@@ -27,6 +27,7 @@ from workers.network.probe import probe
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
 UNDERLAY = {"a": "192.0.2.1", "b": "192.0.2.2"}
+OUTSIDE_IP = "203.0.113.254"
 
 
 @dataclass
@@ -35,6 +36,10 @@ class TwoHosts:
     prefix: str
     conn: Any
     agents: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def outside(self) -> str:
+        return f"{self.prefix}-outside"
 
     def host(self, key: str) -> str:
         return f"{self.prefix}-host{key}"
@@ -82,6 +87,8 @@ def start_agent(lab: TwoHosts, key: str, tmp: Path, dsn: str, embedded: bool) ->
             "STRATA_CATCH_UP_INTERVAL": "0.1",
         }
     )
+    if embedded:  # the router host: its link to the outside world
+        env["STRATA_AGENT_EXTERNAL_INTERFACE"] = "ext0"
     argv = [sys.executable, "-m", "runtime.cli", "agent", "--host", f"host-{key}"]
     log = (tmp / f"agent-{key}.log").open("wb")
     lab.agents.append(
@@ -117,6 +124,14 @@ def lab(tmp_path: Path, pg_dsn: str) -> Iterator[TwoHosts]:
         for key, ns in (("a", a), ("b", b)):
             sh("ip", "-n", ns, "addr", "add", f"{UNDERLAY[key]}/24", "dev", "underlay")
             sh("ip", "-n", ns, "link", "set", "underlay", "up")
+        # "The internet": a namespace behind host a's ext0, with no route
+        # back to any tenant network (only NAT can make replies find home).
+        outside = lab.outside
+        namespaces.ensure_namespace(outside)
+        sh("ip", "-n", a, "link", "add", "ext0", "type", "veth", "peer", "eth0", "netns", outside)
+        sh("ip", "-n", a, "link", "set", "ext0", "up")
+        sh("ip", "-n", outside, "addr", "add", f"{OUTSIDE_IP}/24", "dev", "eth0")
+        sh("ip", "-n", outside, "link", "set", "eth0", "up")
         # Host a also hosts the routers (the one-host cloud's choice).
         start_agent(lab, "a", tmp_path, pg_dsn, embedded=True)
         start_agent(lab, "b", tmp_path, pg_dsn, embedded=False)
@@ -201,3 +216,36 @@ def test_a_router_joins_two_tenant_networks(lab: TwoHosts) -> None:
     lab.conn.network.add_interface_to_router(router, subnet_id=right_sub.id)
     wait(lambda: ping(vm1, ip2, count=1), "the router to join the networks")
     assert ping(vm2, p1.fixed_ips[0]["ip_address"])
+
+
+def test_snat_out_and_a_floating_ip_in(lab: TwoHosts) -> None:
+    public = lab.conn.network.create_network(name="dp-public", is_router_external=True)
+    lab.conn.network.create_subnet(
+        network_id=public.id,
+        cidr="203.0.113.0/24",
+        ip_version=4,
+        is_dhcp_enabled=False,
+        allocation_pools=[{"start": "203.0.113.10", "end": "203.0.113.100"}],
+    )
+    private = lab.conn.network.create_network(name="dp-private")
+    subnet = lab.conn.network.create_subnet(
+        network_id=private.id, cidr="10.93.0.0/24", ip_version=4
+    )
+    open_group = lab.conn.network.create_security_group(name="dp-fip-open")
+    lab.conn.network.create_security_group_rule(
+        security_group_id=open_group.id, direction="ingress", ethertype="IPv4", protocol="icmp"
+    )
+    port = port_on(lab, private, "host-b", security_group_ids=[open_group.id])
+    vm = lab.instance("b", port, gateway=subnet.gateway_ip)
+    active(lab, port)
+    router = lab.conn.network.create_router(
+        name="dp-edge", external_gateway_info={"network_id": public.id}
+    )
+    lab.conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    wait(lambda: ping(vm, OUTSIDE_IP, count=1), "SNAT to carry the instance outside")
+
+    fip = lab.conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
+    address = fip.floating_ip_address
+    wait(lambda: ping(lab.outside, address, count=1), "the floating IP to reach the instance")
+    lab.conn.network.update_ip(fip, port_id=None)
+    wait(lambda: not ping(lab.outside, address, count=1), "the disassociated address to go quiet")
