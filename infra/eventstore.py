@@ -34,6 +34,7 @@ from infra.database import SQLITE_WRITE_LOCK
 from infra.group_commit import GroupCommitter
 from infra.personal_data import RULES, SHRED_TOPICS, PersonalDataVault
 from infra.settings import Settings
+from infra.snapshots import SnapshotStore
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -102,7 +103,7 @@ class MetadataMapper(Mapper[UUID]):
 class EventStore:
     """Save aggregates atomically with metadata; load them; read the log."""
 
-    def __init__(self, recorder: ApplicationRecorder) -> None:
+    def __init__(self, recorder: ApplicationRecorder, snapshot_every: int = 100) -> None:
         self.recorder = recorder
         self._serialise_writes = type(recorder).__module__ == "eventsourcing.sqlite"
         self.committer = GroupCommitter(self._insert)
@@ -112,6 +113,12 @@ class EventStore:
             "sqlite" if self._serialise_writes else "postgres",
         )
         self.mapper.vault = self.vault
+        self.snapshots = SnapshotStore(
+            recorder.datastore,  # type: ignore[attr-defined]
+            self._serialise_writes,
+            self.mapper,
+            snapshot_every,
+        )
         self._library_store: LibraryEventStore[UUID] = LibraryEventStore(
             mapper=self.mapper, recorder=recorder
         )
@@ -122,7 +129,8 @@ class EventStore:
         Returns the notification ids; raises the library's IntegrityError
         when another writer got to one of the aggregates first.
         """
-        pending = [event for agg in aggregates for event in agg.collect_events()]
+        saved = [(agg, agg.collect_events()) for agg in aggregates]
+        pending = [event for _, events in saved for event in events]
         if not pending:
             return []
         stored = [self.mapper.to_stored_event_with_meta(e, meta) for e in pending]
@@ -132,6 +140,9 @@ class EventStore:
         for event in stored:
             if event.topic in SHRED_TOPICS:
                 self.vault.shred(event.originator_id)
+        for aggregate, events in saved:
+            if self.snapshots.due(aggregate, len(events)):
+                self.snapshots.take(aggregate)
         return ids
 
     def forget_deleted(self) -> int:
@@ -154,8 +165,9 @@ class EventStore:
         return self.recorder.insert_events(stored)
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        aggregate: Aggregate | None = None
-        for domain_event in self._library_store.get(aggregate_id):
+        aggregate: Aggregate | None = self.snapshots.latest(aggregate_id)
+        after = aggregate.version if aggregate is not None else None
+        for domain_event in self._library_store.get(aggregate_id, gt=after):
             aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
         if aggregate is None:
             return None

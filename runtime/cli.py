@@ -113,6 +113,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from runtime.cloud import build_cloud
 
     cloud = build_cloud(settings)
+    cloud.store.snapshots.clear()  # a cache; rebuilt as aggregates are saved
     names = [args.projection] if args.projection else list(cloud.runner.projections)
     for name in names:
         if name not in cloud.runner.projections:
