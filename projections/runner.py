@@ -92,10 +92,7 @@ class ProjectionRunner:
         while True:
             with self.db.transaction() as cur:
                 position = self._lock_position(cur, name)
-                if position > self._known.get(name, 0):
-                    # Another process moved this read model on; what it
-                    # applied is unknown here, so count it as a change.
-                    self._changed[name] = position
+                self._notice_others(name, position, frozenset(topics))
                 head = self.store.max_notification_id()
                 if position >= head:
                     self._known[name] = position
@@ -119,8 +116,77 @@ class ProjectionRunner:
                 return new_position
 
     def catch_up_all(self, until: int | None = None) -> None:
-        for name in self.projections:
-            self.catch_up(name, until)
+        """Bring every projection to `until` (or the head), together.
+
+        One transaction per batch for all read models: the log is read once
+        and each event goes to the projections that handle it. A write waits
+        for this before answering, so its cost is per write, not per read model.
+        """
+        while True:
+            reached, full = self._catch_up_batch()
+            if not full and (until is None or reached >= until):
+                return
+
+    def _catch_up_batch(self) -> tuple[int, bool]:
+        names = sorted(self.projections)  # a fixed order: no lock-order deadlocks
+        topics = {n: frozenset(self.projections[n].topics()) for n in names}
+        applied: dict[str, int] = {}
+        with self.db.transaction() as cur:
+            positions = {n: self._lock_position(cur, n) for n in names}
+            for name in names:
+                self._notice_others(name, positions[name], topics[name])
+            head = self.store.max_notification_id()
+            low = min(positions.values(), default=head)
+            if low >= head:
+                for name in names:
+                    self._known[name] = positions[name]
+                return head, False
+            # An empty topic list means every event (the audit index).
+            everything = any(not t for t in topics.values())
+            notifications = self.store.notifications(
+                after=low,
+                limit=self.batch_size,
+                stop=head,
+                topics=() if everything else sorted(frozenset().union(*topics.values())),
+            )
+            full = len(notifications) == self.batch_size
+            new_position = notifications[-1].id if full else head
+            batches = {n: BatchingCursor(cur) for n in names}
+            for notification in notifications:
+                wanted = [
+                    n
+                    for n in names
+                    if positions[n] < notification.id
+                    and (not topics[n] or notification.topic in topics[n])
+                ]
+                if not wanted:
+                    continue
+                event = self.store.decode(notification)
+                for name in wanted:
+                    self.projections[name].apply(batches[name], event)
+                    applied[name] = notification.id
+            for name in names:
+                batches[name].flush()
+                if positions[name] < new_position:
+                    self._set_position(cur, name, new_position)
+        for name in names:
+            self._known[name] = max(positions[name], new_position)
+        self._changed.update(applied)
+        with self._advanced:
+            self._advanced.notify_all()
+        return new_position, full
+
+    def _notice_others(self, name: str, position: int, topics: frozenset[str]) -> None:
+        """When someone else moved `name` past what this process knows, mark it
+        changed if what they applied includes any of its events."""
+        known = self._known.get(name, 0)
+        if position <= known:
+            return
+        relevant = self.store.notifications(
+            after=known, limit=1, stop=position, topics=sorted(topics)
+        )
+        if relevant or name not in self._known:
+            self._changed[name] = position
 
     def wait_for(self, notification_id: int) -> None:
         """Read-your-writes: make sure every projection has seen this event.
@@ -131,9 +197,8 @@ class ProjectionRunner:
         if all(self._known.get(n, 0) >= notification_id for n in self.projections):
             return
         with self._lock:
-            for name in self.projections:
-                if self._known.get(name, 0) < notification_id:
-                    self.catch_up(name, until=notification_id)
+            if any(self._known.get(n, 0) < notification_id for n in self.projections):
+                self.catch_up_all(until=notification_id)
 
     def rebuild(self, name: str, switch: bool = True) -> RebuildReport:
         """Replay the whole log into fresh tables, then swap them in."""
