@@ -14,38 +14,18 @@ from typing import Any
 
 from tests.bench.stats import summary_ms
 from tests.e2e.cloud import RunningCloud, start_cloud
+from tests.support import auth
+from tests.support.auth import password_auth
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
 def auth_body(cloud: RunningCloud) -> bytes:
-    return json.dumps(
-        {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": "admin",
-                            "domain": {"id": "default"},
-                            "password": cloud.password,
-                        }
-                    },
-                },
-                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
-            }
-        }
-    ).encode()
+    return json.dumps(password_auth(cloud.password)).encode()
 
 
 def issue_token(cloud: RunningCloud) -> str:
-    request = urllib.request.Request(
-        cloud.auth_url + "/auth/tokens",
-        data=auth_body(cloud),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return str(response.headers["X-Subject-Token"])
+    return auth.issue_token(cloud.auth_url, cloud.password)
 
 
 def _wrk(label: str, args: list[str], url: str) -> dict[str, Any]:

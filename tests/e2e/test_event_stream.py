@@ -15,33 +15,13 @@ import pytest
 
 from infra.nats_server import find_nats_server
 from tests.e2e.cloud import RunningCloud, start_cloud
+from tests.support.auth import issue_token
 
 pytestmark = pytest.mark.e2e
 
 
 def token_for(cloud: RunningCloud) -> str:
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": "admin",
-                        "domain": {"id": "default"},
-                        "password": cloud.password,
-                    }
-                },
-            },
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
-        }
-    }
-    request = urllib.request.Request(
-        cloud.auth_url + "/auth/tokens",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return str(response.headers["X-Subject-Token"])
+    return issue_token(cloud.auth_url, cloud.password)
 
 
 def create_project(cloud: RunningCloud, token: str, name: str) -> tuple[str, str]:

@@ -12,6 +12,7 @@ import pytest
 from openstack import exceptions
 
 from tests.e2e.cloud import RunningCloud
+from tests.support.auth import password_auth
 
 pytestmark = pytest.mark.e2e
 
@@ -105,21 +106,7 @@ def test_bad_requests_answer_in_keystone_format(cloud: RunningCloud) -> None:
 
 def test_token_validate_and_revoke(cloud: RunningCloud) -> None:
     admin = connect(cloud).auth_token
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": "admin",
-                        "domain": {"id": "default"},
-                        "password": cloud.password,
-                    }
-                },
-            },
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
-        }
-    }
+    body = password_auth(cloud.password)
     code, headers, issued = http("POST", cloud.auth_url + "/auth/tokens", body)
     assert code == 201
     subject = headers["x-subject-token"]

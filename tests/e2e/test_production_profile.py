@@ -19,6 +19,7 @@ import pytest
 
 from infra.nats_server import NatsServerProcess, find_nats_server, start_nats_server
 from tests.e2e.cloud import free_port
+from tests.support.auth import issue_token
 
 pytestmark = [
     pytest.mark.e2e,
@@ -115,15 +116,7 @@ def post(url: str, body: dict[str, Any], token: str | None = None) -> Any:
 
 
 def admin_token(url: str) -> str:
-    user = {"name": "admin", "domain": {"id": "default"}, "password": PASSWORD}
-    body = {
-        "auth": {
-            "identity": {"methods": ["password"], "password": {"user": user}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
-        }
-    }
-    with post(url + "/auth/tokens", body) as response:
-        return str(response.headers["X-Subject-Token"])
+    return issue_token(url, PASSWORD)
 
 
 def create_project(url: str, token: str, name: str) -> str:
