@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.settings import Settings
-from tests.bench import bench_api, bench_audit, bench_log
+from tests.bench import bench_api, bench_audit, bench_log, bench_network
 from tests.support.services import database_name, drop_database, fresh_database, postgres_dsn
 
 TARGETS = {
@@ -30,6 +30,10 @@ TARGETS = {
     "replay.sqlite.events_per_s": ">= 50000",
     "replay.postgres.events_per_s": ">= 50000",
     "idle_memory.rss_mib": "< 300",
+    "network.*.network_create.req_per_s": ">= 500 at 8 clients",
+    "network.*.port_create.req_per_s": ">= 300 at 8 clients",
+    "network.*.list_first_page_at_10000.p50_ms": "<= 10",
+    "network.port_create_to_active.p50_ms": "<= 200 with real Linux networking",
 }
 
 
@@ -41,10 +45,10 @@ def _with_postgres(admin: str, run: Callable[[Settings], dict[str, Any]], tmp: P
         drop_database(admin, database_name(dsn))
 
 
-def _audit(admin: str, tmp: Path) -> Any:
-    dsn = fresh_database(admin, "strata_bench_audit")
+def _with_database(admin: str, tmp: Path, run: Callable[[Path, str], Any]) -> Any:
+    dsn = fresh_database(admin, "strata_bench")
     try:
-        return bench_audit.run(tmp / "audit", dsn)
+        return run(tmp, dsn)
     finally:
         drop_database(admin, database_name(dsn))
 
@@ -81,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             },
             "tokens": lambda: bench_api.tokens(tmp),
             "idle_memory": lambda: bench_api.idle_memory(tmp),
-            "audit": lambda: _audit(admin, tmp),
+            "audit": lambda: _with_database(admin, tmp / "audit", bench_audit.run),
+            "network": lambda: _with_database(admin, tmp, bench_network.run),
         }
         for name, bench in benches.items():
             if args.only and name not in args.only:
