@@ -85,7 +85,7 @@ def test_member_cannot_reach_another_project(cloud: RunningCloud) -> None:
 
 
 def test_bad_requests_answer_in_keystone_format(cloud: RunningCloud) -> None:
-    token = connect(cloud).auth_token
+    token = str(connect(cloud).auth_token)
     base = cloud.auth_url
     auth = {"X-Auth-Token": token}
     cases = [
@@ -105,7 +105,7 @@ def test_bad_requests_answer_in_keystone_format(cloud: RunningCloud) -> None:
 
 
 def test_token_validate_and_revoke(cloud: RunningCloud) -> None:
-    admin = connect(cloud).auth_token
+    admin = str(connect(cloud).auth_token)
     body = password_auth(cloud.password)
     code, headers, issued = http("POST", cloud.auth_url + "/auth/tokens", body)
     assert code == 201
@@ -137,7 +137,7 @@ def test_token_validate_and_revoke(cloud: RunningCloud) -> None:
 
 
 def test_idempotency_key_returns_first_outcome(cloud: RunningCloud) -> None:
-    token = connect(cloud).auth_token
+    token = str(connect(cloud).auth_token)
     headers = {"X-Auth-Token": token, "Idempotency-Key": "create-idem-1"}
     body = {"project": {"name": "idem-proj", "domain_id": "default"}}
     first = http("POST", cloud.auth_url + "/projects", body, headers)

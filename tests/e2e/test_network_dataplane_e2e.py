@@ -166,7 +166,11 @@ def port_on(lab: TwoHosts, network: Any, host: str, **extra: Any) -> Any:
 
 def active(lab: TwoHosts, *ports: Any) -> None:
     for port in ports:
-        wait(lambda p=port: lab.conn.network.get_port(p.id).status == "ACTIVE", f"{port.id} ACTIVE")
+
+        def is_active(port_id: str = port.id) -> bool:
+            return bool(lab.conn.network.get_port(port_id).status == "ACTIVE")
+
+        wait(is_active, f"{port.id} ACTIVE")
 
 
 def test_instances_on_two_hosts_talk_over_vxlan_and_obey_security_groups(lab: TwoHosts) -> None:

@@ -157,7 +157,13 @@ def test_quota_limits() -> None:
     quotas = QuotaSet(project_id="p")
     quotas.set_limits({"network": 3, "port": "7"})
     assert quotas.effective()["network"] == 3 and quotas.effective()["port"] == 7
-    for bad in ({"network": -2}, {"network": "many"}, {"widget": 1}, {"network": True}):
+    bad_limits: list[dict[str, object]] = [
+        {"network": -2},
+        {"network": "many"},
+        {"widget": 1},
+        {"network": True},
+    ]
+    for bad in bad_limits:
         with pytest.raises(InvalidInput):
             quotas.set_limits(bad)
     quotas.reset()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from eventsourcing.domain import DomainEventProtocol
 
 from domain.errors import InvalidInput
 from domain.identity.assignments import RoleAssignment
@@ -20,7 +22,7 @@ from runtime.history import render
 from workers.webhooks.sender import RetryPolicy, sign, verify
 
 
-def _project() -> tuple[Project, list[object]]:
+def _project() -> tuple[Project, list[DomainEventProtocol[uuid.UUID]]]:
     project = Project(
         domain_id=DEFAULT_DOMAIN_ID,
         name="p",
@@ -81,7 +83,7 @@ def test_owners_come_from_the_event_or_the_resource_kind() -> None:
 
 
 def test_webhooks_refuse_bad_urls_types_and_short_secrets() -> None:
-    good = {
+    good: dict[str, Any] = {
         "url": "https://example.com/h",
         "secret": "x" * 16,
         "project_id": None,
