@@ -1,12 +1,16 @@
 """Giving a port its addresses: the subnets decide, in the port's transaction.
 
-Only the subnets a port takes addresses from are written, so concurrent port
-creations contend on those subnet aggregates and nowhere else.
+The allocations live in the subnets' address blocks (domain/network/blocks.py);
+a port's transaction writes only the blocks it takes addresses from (and, in a
+big subnet, the subnet itself once per batch of blocks), so concurrent port
+creations on one subnet collide only when they pick the same block. Each
+automatic allocation starts at a random block.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import uuid
 
 from commands.network.support import StrictModel
@@ -64,7 +68,7 @@ def assign(
             if entry.subnet_id is None and entry.ip_address is None:
                 raise Invalid("A fixed IP needs a subnet_id or an ip_address.")
             subnet = _subnet_for(uow, network, entry)
-            address = subnet.allocate(str(port_id), owner, entry.ip_address, gateway)
+            address = subnet.allocate(uow, str(port_id), owner, entry.ip_address, gateway)
             out.append({"subnet_id": str(subnet.id), "ip_address": address})
         return out
     out = []
@@ -74,7 +78,9 @@ def assign(
         failure: InUse | None = None
         for subnet in candidates:
             try:
-                address = subnet.allocate(str(port_id), owner)
+                # A handler may draw random numbers: a retry simply draws again.
+                pick = secrets.randbits(32)
+                address = subnet.allocate(uow, str(port_id), owner, pick=pick)
             except InUse as error:  # full: Neutron tries the network's next subnet
                 failure = error
                 continue
@@ -90,5 +96,4 @@ def release(uow: UnitOfWork, port_id: uuid.UUID, fixed_ips: list[dict[str, str]]
     for entry in fixed_ips:
         subnet = uow.get(Subnet, uuid.UUID(entry["subnet_id"]))
         if subnet is not None:
-            subnet.release(entry["ip_address"], str(port_id))
-            uow.add(subnet)
+            subnet.release(uow, entry["ip_address"], str(port_id))

@@ -114,7 +114,7 @@ def delete_network(
     for subnet_id in list(network.subnets):
         subnet = find(uow, Subnet, subnet_id, "subnet")
         try:
-            subnet.delete()
+            subnet.delete(uow)
         except InUse as error:
             raise InUse(
                 f"Unable to complete operation on network {network.id}. "
@@ -192,6 +192,7 @@ def create_subnet(cmd: CreateSubnet, uow: UnitOfWork, ctx: Context, deps: Depend
         tags=cmd.tags,
         **plan,
     )
+    subnet.reserve_first_blocks()
     network.add_subnet(str(subnet.id), subnet.cidr)
     uow.add(subnet)
     return {"id": subnet.id}
@@ -208,7 +209,7 @@ def update_subnet(cmd: UpdateSubnet, uow: UnitOfWork, ctx: Context, deps: Depend
 def delete_subnet(cmd: DeleteSubnet, uow: UnitOfWork, ctx: Context, deps: Dependencies) -> Outcome:
     subnet = load(uow, Subnet, cmd.subnet_id, "subnet", ctx)
     network = find(uow, Network, subnet.network_id, "network")
-    subnet.delete()
+    subnet.delete(uow)
     network.remove_subnet(str(subnet.id))
     uow.add(network)
     return {"id": subnet.id}

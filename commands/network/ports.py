@@ -1,4 +1,4 @@
-"""Ports: addresses, MAC, security groups, in one transaction with the subnets."""
+"""Ports: addresses, MAC, security groups, in one transaction with the address blocks."""
 
 from __future__ import annotations
 

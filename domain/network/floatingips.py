@@ -1,7 +1,7 @@
 """A floating IP: an address of an external network, optionally mapped to a port.
 
-The address itself is allocated from the external subnet (the subnet owns
-it, like any other); the floating IP records which fixed address of which
+The address itself is allocated from the external subnet (one of its
+address blocks holds it, like any other); the floating IP records which fixed address of which
 port it is translated to, and through which router.
 """
 

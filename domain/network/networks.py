@@ -89,7 +89,7 @@ class Network(NetworkResource):
         new = ipaddress.ip_network(cidr)
         for other_id, other in self.subnets.items():
             existing = ipaddress.ip_network(other)
-            if existing.version == new.version and existing.overlaps(new):  # type: ignore[arg-type]
+            if existing.version == new.version and existing.overlaps(new):
                 raise Invalid(
                     f"Requested subnet with cidr: {cidr} for network: {self.id} overlaps "
                     f"with another subnet ({other_id})."

@@ -3,6 +3,7 @@ the read models it fills, the agent's reports and the host-state query."""
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from commands.network.routers import (
 )
 from commands.network.security import CreateSecurityGroup, CreateSecurityGroupRule
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from domain.network.blocks import AddressBlock, block_id
 from domain.network.errors import PreconditionFailed
 from projections.network.queries import host_state
 from tests.integration.test_network_world import (
@@ -77,8 +79,15 @@ def test_network_subnet_port_documents(world: NetWorld) -> None:
     assert subnet["allocation_pools"] == [{"start": "10.0.0.2", "end": "10.0.0.254"}]
     first = world.doc("ports", world.run(CreatePort(network_id=net))["id"])
     second = world.doc("ports", world.run(CreatePort(network_id=net))["id"])
-    assert first["fixed_ips"] == [{"subnet_id": str(sub), "ip_address": "10.0.0.2"}]
-    assert second["fixed_ips"][0]["ip_address"] == "10.0.0.3"
+    # Each port starts at a random block (so concurrent creations spread) and
+    # takes its first free pool address: a fresh /24 has 16 blocks of 16.
+    firsts = {"10.0.0.2"} | {f"10.0.0.{16 * k}" for k in range(1, 16)}
+    assert first["fixed_ips"][0]["subnet_id"] == str(sub)
+    assert first["fixed_ips"][0]["ip_address"] in firsts
+    assert second["fixed_ips"][0]["ip_address"] != first["fixed_ips"][0]["ip_address"]
+    assert ipaddress.ip_address(second["fixed_ips"][0]["ip_address"]) in ipaddress.ip_network(
+        "10.0.0.0/24"
+    )
     assert (
         first["mac_address"].startswith("fa:16:3e:")
         and first["mac_address"] != second["mac_address"]
@@ -93,7 +102,10 @@ def test_ipv6_and_explicit_addresses(world: NetWorld) -> None:
     v6 = world.run(CreateSubnet(network_id=net, cidr="fd00:1::/64", ip_version=6))["id"]
     port = world.doc("ports", world.run(CreatePort(network_id=net))["id"])
     assert {f["subnet_id"] for f in port["fixed_ips"]} == {str(v4), str(v6)}
-    assert "fd00:1::2" in [f["ip_address"] for f in port["fixed_ips"]]
+    (v6_address,) = [f["ip_address"] for f in port["fixed_ips"] if f["subnet_id"] == str(v6)]
+    # The first port of a fresh /64 takes the first address of a block in play.
+    assert int(ipaddress.ip_address(v6_address)) % 256 == 0 or v6_address == "fd00:1::2"
+    assert ipaddress.ip_address(v6_address) in ipaddress.ip_network("fd00:1::/64")
     fixed = [FixedIp(ip_address="10.0.0.50")]
     chosen = world.doc("ports", world.run(CreatePort(network_id=net, fixed_ips=fixed))["id"])
     assert chosen["fixed_ips"] == [{"subnet_id": str(v4), "ip_address": "10.0.0.50"}]
@@ -122,6 +134,29 @@ def test_overlap_exhaustion_and_in_use(world: NetWorld) -> None:
     with pytest.raises(Conflict):
         world.run(DeleteNetwork(network_id=net))
     assert world.queries.get("networks", str(net), None) is not None  # nothing half-done
+
+
+def test_subnets_are_deleted_once_their_blocks_are_free(world: NetWorld) -> None:
+    net, v4 = _net(world, "10.2.0.0/24")
+    v6 = world.run(CreateSubnet(network_id=net, cidr="fd00:2::/64", ip_version=6))["id"]
+    ports = [world.run(CreatePort(network_id=net))["id"] for _ in range(3)]
+    fixed = [FixedIp(subnet_id=v6, ip_address="fd00:2::ffff:0:0:1")]  # far from the others
+    far = world.run(CreatePort(network_id=net, fixed_ips=fixed))["id"]
+    for subnet in (v4, v6):
+        with pytest.raises(Conflict) as busy:
+            world.run(DeleteSubnet(subnet_id=subnet))
+        assert busy.value.type_name == "SubnetInUse"  # type: ignore[attr-defined]
+    for port in [*ports, far]:
+        world.run(DeletePort(port_id=port))
+    world.run(DeleteSubnet(subnet_id=v4))
+    # Every block of the subnet is closed, used or not: an allocation racing
+    # the deletion would have collided with it.
+    closed = [world.store.get(AddressBlock, block_id(v4, f"10.2.0.{16 * k}")) for k in range(16)]
+    assert all(block is not None and block.closed for block in closed)
+    with pytest.raises(InvalidInput):
+        world.run(CreatePort(network_id=net, fixed_ips=[FixedIp(subnet_id=v4)]))
+    world.run(DeleteNetwork(network_id=net))  # takes the IPv6 subnet with it
+    assert world.queries.get("subnets", str(v6), None) is None
 
 
 def test_visibility_revision_and_tags(world: NetWorld) -> None:
@@ -153,16 +188,18 @@ def test_router_gateway_interfaces_and_floating_ips(world: NetWorld) -> None:
     with pytest.raises(InvalidInput):
         world.run(AddRouterInterface(router_id=router, subnet_id=sub))
     vm = world.run(CreatePort(network_id=net, device_id="vm-1"))["id"]
+    vm_ip = world.doc("ports", vm)["fixed_ips"][0]["ip_address"]
+    assert vm_ip != "10.0.0.1"  # the router interface holds the gateway
     fip = world.run(CreateFloatingIp(floating_network_id=ext))["id"]
     world.run(UpdateFloatingIp(floatingip_id=fip, port_id=vm, router_id=router))
-    assert world.doc("floatingips", fip)["fixed_ip_address"] == "10.0.0.2"
+    assert world.doc("floatingips", fip)["fixed_ip_address"] == vm_ip
     with pytest.raises(InvalidInput):
         world.run(CreateFloatingIp(floating_network_id=net))
     with pytest.raises(Conflict):
         world.run(DeleteRouter(router_id=router))
     state = host_state(world.db, "host-1", all_routers=True)
     (routed,) = state["routers"]
-    assert routed["floating_ips"][0]["fixed_ip"] == "10.0.0.2"
+    assert routed["floating_ips"][0]["fixed_ip"] == vm_ip
     assert routed["interfaces"][0]["ip_address"] == "10.0.0.1"
     assert routed["external_ips"] and routed["enable_snat"]
     world.run(UpdateFloatingIp(floatingip_id=fip, port_id=None))
