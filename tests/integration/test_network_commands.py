@@ -7,9 +7,11 @@ import ipaddress
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from commands.context import Context
 from commands.network.addresses import FixedIp
 from commands.network.admin import ChangeTags, SetQuotas
 from commands.network.agent import BindPort, ReportPortStatus, ReportRouterStatus
@@ -55,8 +57,8 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NetWorld]:
 
 
 def _net(
-    world: NetWorld, cidr: str = "10.0.0.0/24", ctx=ALICE, **kw
-) -> tuple[uuid.UUID, uuid.UUID]:  # type: ignore[no-untyped-def]
+    world: NetWorld, cidr: str = "10.0.0.0/24", ctx: Context = ALICE, **kw: Any
+) -> tuple[uuid.UUID, uuid.UUID]:
     net = world.run(CreateNetwork(name="n", **kw), ctx)["id"]
     sub = world.run(CreateSubnet(network_id=net, cidr=cidr), ctx)["id"]
     return net, sub
