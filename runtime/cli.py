@@ -225,11 +225,25 @@ COMMANDS = {
 }
 
 
+def _terminate_handler(main_pid: int) -> Any:
+    """SIGTERM unwinds the main process like Ctrl-C, so its `finally` blocks
+    stop what it started. A forked helper (pyroute2 forks to enter network
+    namespaces) inherits the handler; there it must just end, as SIGTERM
+    would, rather than raise inside a copy of another thread."""
+
+    def handle(signum: int, frame: Any) -> None:
+        if os.getpid() != main_pid:
+            os._exit(128 + signum)
+        raise KeyboardInterrupt
+
+    return handle
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
     settings = load_settings()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _terminate_handler(os.getpid()))
     try:
         return COMMANDS[args.command](settings, args)
     except KeyboardInterrupt:

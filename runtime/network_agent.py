@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from commands.context import SYSTEM_CONTEXT
+from commands.network.addresses import FixedIp
 from commands.network.agent import BindPort, ReportPortStatus, ReportRouterStatus
+from commands.network.ports import CreatePort, DeletePort
 from domain.errors import DomainError
 from projections.network.queries import host_state
 from runtime.cloud import Cloud
@@ -35,6 +37,7 @@ from workers.network.report import Report
 
 log = logging.getLogger(__name__)
 
+DHCP_OWNER = "network:dhcp"
 WATCH_INTERVAL = 0.05  # how often the read model's change marker is looked at
 # The agent process learns of other processes' writes by catching up; SQLite
 # has no notifications, so it looks often (one cheap max-id query).
@@ -69,6 +72,8 @@ class Reporter:
     def load(self, embedded: bool) -> HostSpec:
         settings = self.cloud.settings
         self.state = host_state(self.cloud.db, settings.host, all_routers=embedded)
+        if self._keep_dhcp_ports():
+            self.state = host_state(self.cloud.db, settings.host, all_routers=embedded)
         links = {"external": settings.agent_external_interface}
         return spec_from_host_state(
             self.state,
@@ -77,6 +82,37 @@ class Reporter:
             links if settings.agent_external_interface else None,
             serve_unbound_dhcp=embedded,
         )
+
+    def _keep_dhcp_ports(self) -> bool:
+        """Give each network with a guest here a DHCP port on this host (and
+        take it back when the last guest leaves), the way Neutron's DHCP agent
+        does; the agent serves DHCP from that port's addresses. Several hosts
+        serving one network hand out the same static leases. True if changed."""
+        host = self.cloud.settings.host
+        ports = self.state.get("ports", [])
+        changed = False
+        for network in self.state.get("networks", []):
+            if network["external"]:
+                continue
+            here = [p for p in ports if p["network_id"] == network["id"]]
+            here = [p for p in here if p["binding_host"] == host]
+            dhcp = [p for p in here if p["device_owner"] == DHCP_OWNER]
+            guests = [p for p in here if not p["device_owner"].startswith("network:")]
+            subnets = [s["id"] for s in network["subnets"] if s["enable_dhcp"]]
+            if guests and subnets and not dhcp:
+                command: Any = CreatePort(
+                    network_id=uuid.UUID(network["id"]),
+                    project_id=network["project_id"],
+                    device_owner=DHCP_OWNER,
+                    device_id=f"dhcp-{host}-{network['id']}",
+                    binding_host_id=host,
+                    fixed_ips=[FixedIp(subnet_id=uuid.UUID(s)) for s in subnets],
+                )
+                changed |= self._dispatch(command)
+            elif dhcp and not (guests and subnets):
+                for port in dhcp:
+                    changed |= self._dispatch(DeletePort(port_id=uuid.UUID(port["id"])))
+        return changed
 
     def publish(self, report: Report) -> None:
         ports = {p["id"]: p for p in self.state.get("ports", [])}
@@ -102,11 +138,13 @@ class Reporter:
                 )
                 self._dispatch(command)
 
-    def _dispatch(self, command: Any) -> None:
+    def _dispatch(self, command: Any) -> bool:
         try:
             self.cloud.bus.dispatch(command, SYSTEM_CONTEXT)
         except DomainError as error:  # the resource went away meanwhile
-            log.info("network agent report %s not recorded: %s", type(command).__name__, error)
+            log.info("network agent %s not recorded: %s", type(command).__name__, error)
+            return False
+        return True
 
 
 def spawn_network_agent(cloud: Cloud) -> RunningNetworkAgent:

@@ -35,6 +35,7 @@ class TwoHosts:
     cloud: RunningCloud
     prefix: str
     conn: Any
+    tmp: Path
     agents: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -115,7 +116,7 @@ def lab(tmp_path: Path, pg_dsn: str) -> Iterator[TwoHosts]:
         user_domain_name="Default",
         project_domain_name="Default",
     )
-    lab = TwoHosts(cloud, prefix, conn)
+    lab = TwoHosts(cloud, prefix, conn, tmp_path)
     try:
         a, b = lab.host("a"), lab.host("b")
         for ns in (a, b):
@@ -145,6 +146,17 @@ def lab(tmp_path: Path, pg_dsn: str) -> Iterator[TwoHosts]:
         for ns in namespaces.list_namespaces():
             if ns.startswith(prefix):
                 namespaces.delete_namespace(ns)
+
+
+def dhcp_lease(ns: str, folder: Path) -> tuple[str, str]:
+    """Ask for a lease with busybox udhcpc; returns (address, router)."""
+    script, out = folder / f"udhcpc-{ns}.sh", folder / f"lease-{ns}"
+    script.write_text(f'#!/bin/sh\n[ "$1" = bound ] && echo "$ip $router" > {out}\nexit 0\n')
+    script.chmod(0o755)
+    udhcpc = ["busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "1"]
+    sh("ip", "netns", "exec", ns, *udhcpc, "-s", str(script))
+    address, router = out.read_text().split()
+    return address, router
 
 
 def wait(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> None:
@@ -183,6 +195,8 @@ def test_instances_on_two_hosts_talk_over_vxlan_and_obey_security_groups(lab: Tw
     # The project's default group admits its own members.
     wait(lambda: ping(vm1, ip2, count=1), "vm1 to reach vm2 across hosts")
     assert ping(vm2, ip1)
+    # DHCP (served on host a, across VXLAN) offers vm2 the address its port holds.
+    assert dhcp_lease(vm2, lab.tmp) == (ip2, "10.91.0.1")
 
     closed = lab.conn.network.create_security_group(name="dp-closed")
     for rule in list(lab.conn.network.security_group_rules(security_group_id=closed.id)):
