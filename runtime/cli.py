@@ -243,13 +243,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
     settings = load_settings()
-    signal.signal(signal.SIGTERM, _terminate_handler(os.getpid()))
+    # Restored on return: tests call main() inside pytest's own process.
+    previous = signal.signal(signal.SIGTERM, _terminate_handler(os.getpid()))
     try:
         return COMMANDS[args.command](settings, args)
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
