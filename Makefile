@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ".[dev$$(pkg-config --exists libvirt 2>/dev/null && echo ,libvirt)]"
 	touch $(STAMP)
 
 ## The whole cloud on the embedded profile (SQLite, no external service).

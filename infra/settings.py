@@ -39,6 +39,7 @@ class Settings:
     token_ttl_seconds: int = 3600
     keys_dir: Path | None = None
     images_dir: Path | None = None  # image data; empty: <data_dir>/images
+    volumes_dir: Path | None = None  # this storage host's volume files; empty: <data_dir>/volumes
     admin_password: str = ""
     stream_name: str = "STRATA"
     event_source: str = "strata"
@@ -57,6 +58,21 @@ class Settings:
     agent_netns: str = ""
     agent_namespace_prefix: str = ""
     agent_interval: float = 30.0  # full reconcile period
+    # The compute agent: "auto" (real libvirt when libvirtd and qemu answer,
+    # else libvirt's built-in test driver), "libvirt", "test" or "off".
+    compute_driver: str = "auto"
+    compute_libvirt_uri: str = "qemu:///system"
+    # KVM only when asked: /dev/kvm can exist on hosts where it cannot boot a
+    # stock kernel (nested virtualisation), so TCG is the safe default.
+    compute_kvm: bool = False
+    compute_instances_dir: Path | None = None  # empty: <data_dir>/instances
+    # Inventory overrides (0: measured from the machine).
+    compute_vcpus: int = 0
+    compute_memory_mb: int = 0
+    compute_disk_gb: int = 0
+    compute_interval: float = 5.0  # full reconcile (and console refresh) period
+    compute_step_timeout: float = 300.0  # one server's convergence, then ERROR
+    compute_shutdown_timeout: float = 30.0  # graceful stop before a hard one
 
     @property
     def is_postgres(self) -> bool:
@@ -105,6 +121,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         token_ttl_seconds=int(env.get("STRATA_TOKEN_TTL", "3600")),
         keys_dir=Path(keys_dir) if keys_dir else None,
         images_dir=Path(env["STRATA_IMAGES_DIR"]) if env.get("STRATA_IMAGES_DIR") else None,
+        volumes_dir=Path(env["STRATA_VOLUMES_DIR"]) if env.get("STRATA_VOLUMES_DIR") else None,
         admin_password=env.get("STRATA_ADMIN_PASSWORD", ""),
         stream_name=env.get("STRATA_STREAM", "STRATA"),
         read_your_writes_timeout=float(env.get("STRATA_READ_YOUR_WRITES_TIMEOUT", "5")),
@@ -117,4 +134,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         agent_netns=env.get("STRATA_AGENT_NETNS", ""),
         agent_namespace_prefix=env.get("STRATA_AGENT_NAMESPACE_PREFIX", ""),
         agent_interval=float(env.get("STRATA_AGENT_INTERVAL", "30")),
+        compute_driver=env.get("STRATA_COMPUTE_DRIVER", "auto"),
+        compute_libvirt_uri=env.get("STRATA_COMPUTE_LIBVIRT_URI", "qemu:///system"),
+        compute_kvm=_flag(env.get("STRATA_COMPUTE_KVM", "false")),
+        compute_instances_dir=(
+            Path(env["STRATA_COMPUTE_INSTANCES_DIR"])
+            if env.get("STRATA_COMPUTE_INSTANCES_DIR")
+            else None
+        ),
+        compute_vcpus=int(env.get("STRATA_COMPUTE_VCPUS", "0")),
+        compute_memory_mb=int(env.get("STRATA_COMPUTE_MEMORY_MB", "0")),
+        compute_disk_gb=int(env.get("STRATA_COMPUTE_DISK_GB", "0")),
+        compute_interval=float(env.get("STRATA_COMPUTE_INTERVAL", "5")),
+        compute_step_timeout=float(env.get("STRATA_COMPUTE_STEP_TIMEOUT", "300")),
+        compute_shutdown_timeout=float(env.get("STRATA_COMPUTE_SHUTDOWN_TIMEOUT", "30")),
     )

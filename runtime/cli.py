@@ -53,9 +53,11 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from runtime import registry
     from runtime.bootstrap import bootstrap
     from runtime.cloud import build_cloud, start_projector
+    from runtime.compute_agent import start_compute_agent
     from runtime.history import start_webhook_worker
     from runtime.network_agent import spawn_network_agent
     from runtime.serve import serve_all
+    from runtime.storage_agent import start_storage_agent
     from runtime.streaming import start_relay
 
     cloud = build_cloud(settings)
@@ -65,6 +67,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     stop_webhooks = start_webhook_worker(cloud)
     relay = start_relay(cloud)
     network_agent = spawn_network_agent(cloud)
+    compute_agent = start_compute_agent(cloud)
+    storage_agent = start_storage_agent(cloud)
     apps = [
         (factory(cloud), settings.bind_host, settings.ports[service])
         for service, factory in registry.APPS.items()
@@ -73,6 +77,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Strata is up. Event store and read models: {backend}")
     print(f"  event stream   {relay.bus_description}")
     print(f"  network agent  {network_agent.description}")
+    print(f"  compute agent  {compute_agent.description}")
+    print(f"  storage agent  {storage_agent.description}")
     for service in registry.APPS:
         print(f"  {service:<14} {settings.public_url(service)}")
     print("\nAdmin credentials (source these to use the openstack CLI):\n")
@@ -81,6 +87,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_all(apps))
     finally:
+        storage_agent.stop()
+        compute_agent.stop()
         network_agent.stop()
         relay.stop()
         stop_webhooks()

@@ -100,9 +100,11 @@ def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_agent(settings: Settings, args: argparse.Namespace) -> int:
-    """The agents of one host (networking today; compute and storage to come)."""
+    """The agents of one host: networking, compute and storage."""
     from runtime.cloud import build_cloud, start_projector
+    from runtime.compute_agent import RunningComputeAgent, start_compute_agent
     from runtime.network_agent import start_network_agent
+    from runtime.storage_agent import RunningStorageAgent, start_storage_agent
 
     if args.host:
         settings = settings.with_overrides(host=args.host)
@@ -110,9 +112,22 @@ def cmd_agent(settings: Settings, args: argparse.Namespace) -> int:
     start_projector(cloud)
     agent = start_network_agent(cloud, embedded=args.embedded)
     print(f"agent {settings.host}: network {agent.description}", flush=True)
+    # `strata up` runs its compute agent itself and this process (--embedded)
+    # for networking only: two compute agents of one host would race.
+    compute = RunningComputeAgent(None, "run by strata up", lambda: None)
+    if not args.embedded:
+        compute = start_compute_agent(cloud)
+    print(f"agent {settings.host}: compute {compute.description}", flush=True)
+    # Likewise the storage agent: `strata up` runs the embedded host's itself.
+    storage = RunningStorageAgent(None, "run by strata up", lambda: None)
+    if not args.embedded:
+        storage = start_storage_agent(cloud)
+    print(f"agent {settings.host}: storage {storage.description}", flush=True)
     try:
         _wait_for_signal()
     finally:
+        storage.stop()
+        compute.stop()
         agent.stop()
         cloud.close()
     return 0

@@ -15,6 +15,7 @@ import commands.identity  # noqa: F401  (registers the identity handlers)
 from commands import compute as _compute_handlers  # noqa: F401  (registers them)
 from commands import image as _image_handlers  # noqa: F401  (registers them)
 from commands import network as _network_handlers  # noqa: F401  (registers them)
+from commands import volume as _volume_handlers  # noqa: F401  (registers them)
 from projections.audit.projection import AuditProjection
 from projections.audit.webhooks import WebhookProjection
 from projections.base import Projection
@@ -22,6 +23,7 @@ from projections.compute.projection import ComputeProjection
 from projections.identity.projection import IdentityProjection
 from projections.image.projection import ImageProjection
 from projections.network.projection import NetworkProjection
+from projections.volume.projection import VolumeProjection
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -38,6 +40,7 @@ def projections() -> list[Projection]:
         NetworkProjection(),
         ImageProjection(),
         ComputeProjection(),
+        VolumeProjection(),
     ]
 
 
@@ -76,6 +79,13 @@ def _compute_app(cloud: Cloud) -> ASGIApp:
     return compute_app(cloud.bus, cloud.db, cloud.authenticator, url)
 
 
+def _volume_app(cloud: Cloud) -> ASGIApp:
+    from api.volume.app import volume_app
+
+    url = cloud.settings.public_url("block-storage")
+    return volume_app(cloud.bus, cloud.db, cloud.authenticator, url)
+
+
 # service name (a key of Settings.ports) -> factory of its ASGI application
 APPS: dict[str, Callable[[Cloud], ASGIApp]] = {
     "identity": _identity_app,
@@ -83,4 +93,5 @@ APPS: dict[str, Callable[[Cloud], ASGIApp]] = {
     "network": _network_app,
     "image": _image_app,
     "compute": _compute_app,
+    "block-storage": _volume_app,
 }

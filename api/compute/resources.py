@@ -37,9 +37,11 @@ class ResourceApi:
             Route(h + "/detail", wrap(self.hypervisors_detail), methods=["GET"]),
             Route(h + "/statistics", wrap(self.statistics), methods=["GET"]),
             Route(h + "/{id}", wrap(self.hypervisor), methods=["GET"]),
+            Route(h + "/{id}/uptime", wrap(self.uptime), methods=["GET"]),
             Route("/v2.1/os-availability-zone", wrap(self.zones), methods=["GET"]),
             Route("/v2.1/os-availability-zone/detail", wrap(self.zones_detail), methods=["GET"]),
             Route("/v2.1/limits", wrap(self.limits), methods=["GET"]),
+            Route("/v2.1/os-aggregates", wrap(self.aggregates), methods=["GET"]),
             Route(q, wrap(self.quota_show), methods=["GET"]),
             Route(q, wrap(self.quota_update), methods=["PUT"]),
             Route(q, wrap(self.quota_reset), methods=["DELETE"]),
@@ -115,6 +117,16 @@ class ResourceApi:
                 return json_response({"hypervisor": self._hypervisor(who, host, True)})
         raise not_found(f"Hypervisor with ID '{call.path['id']}' could not be found.")
 
+    def uptime(self, call: Call) -> Response:
+        """Nova returns the host's `uptime` output; agents do not report it,
+        so it is empty (clients parse it as text: null would break them)."""
+        who = caller(self.deps, call)
+        for host in self._hosts(call, who):
+            if call.path["id"] in (host["id"], str(host["number"])):
+                body = {**self._hypervisor(who, host, False), "uptime": ""}
+                return json_response({"hypervisor": body})
+        raise not_found(f"Hypervisor with ID '{call.path['id']}' could not be found.")
+
     def statistics(self, call: Call) -> Response:
         who = caller(self.deps, call)
         docs = [self._hypervisor(who, h, True) for h in self._hosts(call, who)]
@@ -127,6 +139,12 @@ class ResourceApi:
         return json_response({"hypervisor_statistics": stats})
 
     # -- availability zones ---------------------------------------------------------
+    def aggregates(self, call: Call) -> Response:
+        """Strata has no host aggregates (zones come from each host's own
+        inventory); the list is asked for by `openstack hypervisor show`."""
+        caller(self.deps, call)
+        return json_response({"aggregates": []})
+
     def zones(self, call: Call) -> Response:
         caller(self.deps, call)
         names = sorted(

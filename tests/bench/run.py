@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.settings import Settings
-from tests.bench import bench_api, bench_audit, bench_log, bench_network
+from tests.bench import bench_api, bench_audit, bench_log, bench_network, bench_volume
 from tests.support.services import database_name, drop_database, fresh_database, postgres_dsn
 
 TARGETS = {
@@ -34,6 +34,8 @@ TARGETS = {
     "network.*.port_create.req_per_s": ">= 300 at 8 clients",
     "network.*.list_first_page_at_10000.p50_ms": "<= 10",
     "network.port_create_to_active.p50_ms": "<= 200 with real Linux networking",
+    "volume.*.empty_1gib.p50_ms": "<= 300",
+    "volume.*.clone: constant in size": "backing chains",
 }
 
 
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             "idle_memory": lambda: bench_api.idle_memory(tmp),
             "audit": lambda: _with_database(admin, tmp / "audit", bench_audit.run),
             "network": lambda: _with_database(admin, tmp, bench_network.run),
+            "volume": lambda: _with_database(admin, tmp / "volume", bench_volume.run),
         }
         for name, bench in benches.items():
             if args.only and name not in args.only:

@@ -75,6 +75,7 @@ def start_cloud(
             # Most tests drive the APIs only; those about the dataplane turn
             # the agent on inside a namespace of their own.
             "STRATA_NETWORK_AGENT": "off",
+            "STRATA_COMPUTE_DRIVER": "off",
         }
     )
     env.update(extra_env or {})

@@ -1,8 +1,10 @@
-"""What the compute agent will do, done by hand for end-to-end tests (no tests here).
+"""The compute agent's part, played by hand in API-only end-to-end tests (no tests here).
 
-There is no compute agent yet, so a test plays its part: it opens the running
-cloud's own event store (same data folder, same database) and dispatches the
-agent's commands — register the host, report a server active or stopped.
+Those tests run `strata up` without its compute agent (STRATA_COMPUTE_DRIVER=off)
+and play its part: they open the running cloud's own event store (same data
+folder, same database) and dispatch the agent's commands — register the host,
+report a server active or stopped — to check exact API states step by step.
+The real agent is tested in tests/e2e/test_compute_guest.py.
 """
 
 from __future__ import annotations

@@ -66,6 +66,8 @@ def test_server_on_a_network_from_build_to_delete(cloud: RunningCloud, tmp_path:
     assert sorted(a["Action"] for a in actions) == ["create", "stop"]
     hypervisors = osc_json(cloud, "hypervisor", "list")
     assert [h["Hypervisor Hostname"] for h in hypervisors] == [HOST]
+    shown = osc_json(cloud, "hypervisor", "show", HOST)
+    assert shown["hypervisor_hostname"] == HOST and shown["vcpus"] == 8
     # `limits show` also asks block storage, which the catalog lists but Strata
     # does not serve yet; the compute limits are checked through openstacksdk.
     quota = osc_json(cloud, "quota", "show", "--compute")

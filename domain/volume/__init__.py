@@ -1,0 +1,1 @@
+"""Block storage: volumes, their snapshots and attachments, volume types, storage hosts."""

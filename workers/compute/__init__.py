@@ -1,0 +1,2 @@
+"""The compute agent: converges a host's libvirt domains and disks towards
+the servers the control plane assigned to it."""

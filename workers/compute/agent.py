@@ -1,0 +1,264 @@
+"""The compute agent's convergence: one pass compares the servers assigned
+to this host with libvirt's domains and the disks on the host, and fixes
+every difference.
+
+Each server is worked on in a thread of its own, at most one job per server
+at a time, so a slow image copy or a guest that ignores its shutdown request
+holds up nothing else. A job that runs past `step_timeout` is reported as a
+failure (the server goes to ERROR with the step it was stuck in) — nothing
+waits in BUILD forever. Outcomes go to a Reporter, which the composition
+root turns into commands; the agent never writes read models.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from domain.compute import states as s
+from infra.virt.domain_xml import domain_name, render_domain, server_of
+from infra.virt.hypervisor import RUNNING, SHUTDOWN, Hypervisor
+from workers.compute import plan
+from workers.compute.disks import Disks
+
+log = logging.getLogger(__name__)
+
+
+class Reporter(Protocol):
+    def active(self, server_id: str) -> None: ...
+    def stopped(self, server_id: str) -> None: ...
+    def failed(self, server_id: str, reason: str, details: str) -> None: ...
+    def power(self, server_id: str, power_state: int) -> None: ...
+    def console(self, server_id: str, output: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    domain_type: str  # "qemu" (TCG), "kvm" or "test"
+    host: str = ""  # written into each domain: see domain_xml.METADATA_NS
+    step_timeout: float = 300.0
+    shutdown_timeout: float = 30.0
+    workers: int = 4
+
+
+@dataclass
+class _Job:
+    future: Future[None]
+    started: float
+    step: str = "queued"
+    # Someone waits on this server (BUILD, or a task): a failure must end
+    # in ERROR. Otherwise (a steady server, a removal) it is only logged, so
+    # a libvirtd restart cannot put every running server into ERROR.
+    pending: bool = True
+    timed_out: bool = False
+
+
+class ComputeAgent:
+    def __init__(
+        self,
+        hypervisor: Hypervisor,
+        disks: Disks,
+        images: plan.ImageLookup,
+        reporter: Reporter,
+        options: AgentOptions,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hv = hypervisor
+        self.disks = disks
+        self.images = images
+        self.reporter = reporter
+        self.options = options
+        self.clock = clock
+        self._jobs: dict[str, _Job] = {}
+        self._lock = threading.Lock()
+        self._console_seen: dict[str, float] = {}
+        self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="compute-job")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the pass ---------------------------------------------------------------
+    def converge(self, state: dict[str, Any]) -> None:
+        servers = {str(d["id"]): d for d in state["servers"]}
+        domains = self.hv.domains(self.options.host)
+        for server_id, server in servers.items():
+            pending = server["vm_state"] == s.BUILDING or server["task_state"] is not None
+            self._submit(server_id, functools.partial(self._server, server), pending)
+        self._expire()
+        # Whatever carries our prefix but no server owns: a deleted server, or
+        # debris of a crash. Its disks go with it.
+        for name, domain in domains.items():
+            owner = server_of(name)
+            if owner is not None and owner not in servers:
+                self._submit(owner, functools.partial(self._remove, owner, domain), False)
+        for server_id in self.disks.instance_ids() - set(servers):
+            if domain_name(server_id) not in domains:
+                self._submit(server_id, functools.partial(self._remove, server_id, None), False)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Until every job finished (tests, and a clean stop)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._jobs:
+                    return
+            time.sleep(0.01)
+
+    def _submit(self, server_id: str, work: Callable[[], None], pending: bool) -> None:
+        with self._lock:
+            if server_id in self._jobs:
+                return  # one job per server at a time; the next pass catches up
+            job = _Job(Future(), self.clock(), pending=pending)
+            self._jobs[server_id] = job
+
+        def run() -> None:
+            try:
+                work()
+            except Exception as error:
+                self._failed(server_id, job, error)
+            finally:
+                with self._lock:
+                    self._jobs.pop(server_id, None)
+
+        job.future = self._pool.submit(run)
+
+    def _step(self, server_id: str, step: str) -> None:
+        with self._lock:
+            job = self._jobs.get(server_id)
+        if job is not None:
+            job.step = step
+
+    def _expire(self) -> None:
+        now = self.clock()
+        with self._lock:
+            late = [
+                (sid, job)
+                for sid, job in self._jobs.items()
+                if job.pending
+                and not job.timed_out
+                and now - job.started > self.options.step_timeout
+            ]
+            for _, job in late:
+                job.timed_out = True
+        for server_id, job in late:
+            reason = f"Timed out after {self.options.step_timeout:.0f}s while {job.step}"
+            log.warning("server %s: %s", server_id, reason)
+            self.reporter.failed(server_id, reason, "")
+
+    def _failed(self, server_id: str, job: _Job, error: Exception) -> None:
+        log.warning("server %s: %s failed: %s", server_id, job.step, error)
+        if job.pending and not job.timed_out:  # a timeout was reported already
+            self.reporter.failed(server_id, f"Failed while {job.step}: {error}"[:255], repr(error))
+
+    # -- one server ---------------------------------------------------------------
+    def _server(self, server: dict[str, Any]) -> None:
+        server_id = str(server["id"])
+        vm_state, task = server["vm_state"], server["task_state"]
+        if vm_state == s.ERROR:
+            self._record_console(server_id)
+            return  # left as it is, for the user to inspect, reboot or delete
+        domain = self.hv.lookup(domain_name(server_id))
+        if domain is None:
+            domain = self._define(server)
+            if vm_state != s.BUILDING and server["desired_power"] == "stopped":
+                self._record_console(server_id)
+                return
+            if vm_state == s.ACTIVE and task is None:
+                # A domain lost to a crash (or never saved): bring it back up.
+                self._start(server_id, domain)
+        if server["desired_power"] == "running":
+            self._run(server, domain)
+        elif server["desired_power"] == "stopped":
+            self._stop(server, domain)
+        self._record_console(server_id)
+
+    def _run(self, server: dict[str, Any], domain: Any) -> None:
+        server_id, vm_state, task = str(server["id"]), server["vm_state"], server["task_state"]
+        if server["reboot"]:
+            self._step(server_id, f"rebooting ({server['reboot']})")
+            hard = server["reboot"] == "HARD"
+            self.hv.reboot(domain, hard, self.options.shutdown_timeout)
+            self._note(server_id, f"rebooted ({server['reboot']})")
+            self.reporter.active(server_id)
+        elif vm_state == s.BUILDING or task == s.POWERING_ON:
+            self._start(server_id, domain)
+            self.reporter.active(server_id)
+        elif not domain.isActive():
+            # The guest shut itself down: the server is SHUTOFF now, as in
+            # Nova's power sync, rather than started again behind its back.
+            self.reporter.power(server_id, SHUTDOWN)
+        elif server["power_state"] != RUNNING:
+            self.reporter.power(server_id, RUNNING)
+
+    def _stop(self, server: dict[str, Any], domain: Any) -> None:
+        server_id = str(server["id"])
+        if domain.isActive():
+            self._step(server_id, "stopping the domain")
+            self.hv.stop(domain, self.options.shutdown_timeout)
+            self._note(server_id, "stopped")
+        if server["vm_state"] != s.STOPPED or server["task_state"] is not None:
+            self.reporter.stopped(server_id)
+
+    def _start(self, server_id: str, domain: Any) -> None:
+        if not domain.isActive():
+            self._step(server_id, "starting the domain")
+            self.hv.start(domain)
+            self._note(server_id, "started")
+
+    def _define(self, server: dict[str, Any]) -> Any:
+        """Disks, seed and domain definition; each step skips what exists."""
+        server_id = str(server["id"])
+        self._step(server_id, "looking up the image")
+        boot = plan.boot_images(server, self.images)
+        flavor = server.get("flavor") or {}
+        self._step(server_id, f"caching image {boot.disk} and creating the disk")
+        disk = self.disks.overlay(server_id, boot.disk, int(flavor.get("disk", 0)))
+        kernel = initrd = None
+        if boot.kernel:
+            self._step(server_id, f"caching kernel {boot.kernel}")
+            kernel = self.disks.cached(boot.kernel)[0]
+        if boot.ramdisk:
+            self._step(server_id, f"caching ramdisk {boot.ramdisk}")
+            initrd = self.disks.cached(boot.ramdisk)[0]
+        self._step(server_id, "building the seed")
+        seed = self.disks.seed(server_id, plan.seed_data(server))
+        spec = plan.domain_spec(
+            server,
+            self.options.domain_type,
+            disk,
+            seed,
+            kernel,
+            initrd,
+            boot.cmdline,
+            self.disks.console_path(server_id),
+            self.options.host,
+        )
+        self._step(server_id, "defining the domain")
+        return self.hv.define(render_domain(spec))
+
+    def _remove(self, server_id: str, domain: Any | None) -> None:
+        self._step(server_id, "removing the domain")
+        if domain is not None:
+            self.hv.remove(domain)
+        self.disks.remove(server_id)
+        self._console_seen.pop(server_id, None)
+
+    # -- console ----------------------------------------------------------------
+    def _note(self, server_id: str, what: str) -> None:
+        """The test driver runs no guest, so nothing writes its console: say
+        what happened there, so console output shows the life of the server."""
+        if self.hv.is_test:
+            self.disks.append_console(server_id, f"[strata test driver] domain {what}")
+
+    def _record_console(self, server_id: str) -> None:
+        version = self.disks.console_version(server_id)
+        if version is None or self._console_seen.get(server_id) == version:
+            return
+        self.reporter.console(server_id, self.disks.console_tail(server_id))
+        self._console_seen[server_id] = version

@@ -1,0 +1,101 @@
+"""What one server needs on this host, from its desired state and its image.
+
+Kept apart from the agent's loop so the decisions (which disks, which NICs,
+direct kernel boot or not) read as data and can be checked without libvirt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.virt.domain_xml import DomainSpec, Nic
+from infra.virt.qemu_img import DiskError
+from infra.virt.seed import SeedData
+from workers.network import names
+
+# What Nova passes a kernel when the image says nothing (its libvirt driver
+# uses the same root and consoles); os_command_line overrides it.
+DEFAULT_CMDLINE = "root=/dev/vda console=tty0 console=ttyS0"
+
+ImageLookup = Callable[[str], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class BootImages:
+    disk: str
+    kernel: str | None
+    ramdisk: str | None
+    cmdline: str
+
+
+def boot_images(server: dict[str, Any], images: ImageLookup) -> BootImages:
+    """The disk image, plus the kernel and ramdisk its properties name."""
+    image_id = str(server["image_id"])
+    image = images(image_id)
+    if image is None:
+        raise DiskError(f"image {image_id} not found")
+    props = image.get("properties") or {}
+    kernel = props.get("kernel_id") or None
+    ramdisk = props.get("ramdisk_id") or None
+    for other in (kernel, ramdisk):
+        if other is not None and images(other) is None:
+            raise DiskError(f"image {image_id} names {other}, which does not exist")
+    cmdline = props.get("os_command_line") or (DEFAULT_CMDLINE if kernel else "")
+    return BootImages(image_id, kernel, ramdisk, cmdline)
+
+
+def seed_data(server: dict[str, Any]) -> SeedData:
+    user_data = None
+    if server.get("user_data"):
+        try:
+            user_data = base64.b64decode(server["user_data"], validate=True)
+        except (binascii.Error, ValueError):
+            # The API validated it; stored data that no longer decodes is a bug
+            # to see in the guest, not a reason to refuse the boot.
+            user_data = str(server["user_data"]).encode()
+    return SeedData(
+        instance_id=str(server["id"]),
+        hostname=str(server.get("hostname") or server["name"]),
+        public_keys=(server["key_data"],) if server.get("key_data") else (),
+        user_data=user_data,
+        metadata={str(k): str(v) for k, v in (server.get("metadata") or {}).items()},
+        macs=tuple(str(p["mac_address"]) for p in server.get("ports", [])),
+    )
+
+
+def nics(server: dict[str, Any]) -> tuple[Nic, ...]:
+    return tuple(Nic(names.tap(str(p["id"])), str(p["mac_address"])) for p in server["ports"])
+
+
+def domain_spec(
+    server: dict[str, Any],
+    domain_type: str,
+    disk: Path,
+    seed: Path | None,
+    kernel: Path | None,
+    initrd: Path | None,
+    cmdline: str,
+    console_log: Path,
+    host: str = "",
+) -> DomainSpec:
+    flavor = server.get("flavor") or {}
+    return DomainSpec(
+        server_id=str(server["id"]),
+        title=str(server["name"]),
+        domain_type=domain_type,
+        vcpus=int(flavor.get("vcpus", 1)),
+        memory_mb=int(flavor.get("ram", 512)),
+        disk=disk,
+        seed=seed,
+        kernel=kernel,
+        initrd=initrd,
+        cmdline=cmdline,
+        nics=nics(server),
+        console_log=console_log,
+        host=host,
+    )

@@ -1,0 +1,54 @@
+"""The compute agent's outcomes as the commands that record them.
+
+Agents never write read models (DESIGN.md); each report is a command the
+domain makes idempotent, so a report repeated after a crash changes nothing.
+A server deleted while its job ran is not an error: there is nothing left
+to report on.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from commands.bus import CommandBus
+from commands.compute.agent import (
+    RecordConsoleOutput,
+    ReportPowerState,
+    ReportServerActive,
+    ReportServerFailed,
+    ReportServerStopped,
+)
+from commands.context import SYSTEM_CONTEXT
+from domain.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+class CommandReporter:
+    def __init__(self, bus: CommandBus, host: str) -> None:
+        self.bus = bus
+        self.host = host
+
+    def _dispatch(self, command: Any) -> None:
+        try:
+            self.bus.dispatch(command, SYSTEM_CONTEXT)
+        except DomainError as error:
+            log.info("compute agent report %s not recorded: %s", type(command).__name__, error)
+
+    def active(self, server_id: str) -> None:
+        self._dispatch(ReportServerActive(server_id=uuid.UUID(server_id), hostname=self.host))
+
+    def stopped(self, server_id: str) -> None:
+        self._dispatch(ReportServerStopped(server_id=uuid.UUID(server_id)))
+
+    def failed(self, server_id: str, reason: str, details: str) -> None:
+        command = ReportServerFailed(server_id=uuid.UUID(server_id), reason=reason, details=details)
+        self._dispatch(command)
+
+    def power(self, server_id: str, power_state: int) -> None:
+        self._dispatch(ReportPowerState(server_id=uuid.UUID(server_id), power_state=power_state))
+
+    def console(self, server_id: str, output: str) -> None:
+        self._dispatch(RecordConsoleOutput(server_id=uuid.UUID(server_id), output=output))

@@ -1,0 +1,1 @@
+"""The storage agent: converge one storage host's volume files to the desired state."""
