@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.persistence import RecordConflictError
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +36,10 @@ class Command(BaseModel):
     """One user intent; immutable, validated, no behaviour."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    # How many lost version races before giving up (None: the bus's default).
+    # Commands that by design meet many others on one aggregate — boots
+    # claiming the same host — raise it rather than fail their callers.
+    max_attempts: ClassVar[int | None] = None
 
 
 C = TypeVar("C", bound=Command)
@@ -102,7 +106,8 @@ class CommandBus:
             earlier = self._earlier_outcome(command, ctx, fingerprint)
             if earlier is not None:
                 return earlier
-        for attempt in range(1, self.max_attempts + 1):
+        attempts = type(command).max_attempts or self.max_attempts
+        for attempt in range(1, attempts + 1):
             uow = UnitOfWork(self.store)
             outcome = func(command, uow, ctx, self.deps)
             aggregates = uow.changed()

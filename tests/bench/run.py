@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from infra.settings import Settings
-from tests.bench import bench_api, bench_audit, bench_log, bench_network, bench_volume
+from tests.bench import (
+    bench_api,
+    bench_audit,
+    bench_compute,
+    bench_log,
+    bench_network,
+    bench_volume,
+)
 from tests.support.services import database_name, drop_database, fresh_database, postgres_dsn
 
 TARGETS = {
@@ -35,6 +42,10 @@ TARGETS = {
     "network.*.list_first_page_at_10000.p50_ms": "<= 10",
     "network.port_create_to_active.p50_ms": "<= 200 with real Linux networking",
     "volume.*.empty_1gib.p50_ms": "<= 300",
+    "compute.create_to_active_test_driver.p50_ms": "<= 100",
+    "compute.concurrent_boots_50": "all settle, none overcommitted",
+    "compute.servers_detail_first_page_at_10000.p50_ms": "<= 15",
+    "compute.image_upload.mib_per_s": ">= 200, flat memory",
     "volume.*.clone: constant in size": "backing chains",
 }
 
@@ -90,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             "audit": lambda: _with_database(admin, tmp / "audit", bench_audit.run),
             "network": lambda: _with_database(admin, tmp, bench_network.run),
             "volume": lambda: _with_database(admin, tmp / "volume", bench_volume.run),
+            "compute": lambda: bench_compute.run(tmp / "compute", None),
         }
         for name, bench in benches.items():
             if args.only and name not in args.only:

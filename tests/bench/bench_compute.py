@@ -1,0 +1,187 @@
+"""Compute and images: create-to-ACTIVE on libvirt's test driver (the control
+plane's own overhead), 50 concurrent boots, list latency, image upload rate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.bench.bench_api import _wrk
+from tests.bench.stats import summary_ms
+from tests.e2e.cloud import RunningCloud, start_cloud
+from tests.support.auth import issue_token
+
+MIB = 1 << 20
+
+
+class Api:
+    def __init__(self, cloud: RunningCloud) -> None:
+        self.token = issue_token(cloud.auth_url, cloud.password)
+        self.url = {name: f"http://127.0.0.1:{port}" for name, port in cloud.ports.items()}
+
+    def call(self, service: str, path: str, method: str = "GET", body: Any = None) -> Any:
+        request = urllib.request.Request(
+            self.url[service] + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            method=method,
+            headers={"X-Auth-Token": self.token, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            raw = response.read()
+            return json.loads(raw) if raw else None
+
+    def upload(self, image_id: str, chunks: int, chunk: bytes) -> None:
+        def body() -> Any:
+            for _ in range(chunks):
+                yield chunk
+
+        request = urllib.request.Request(
+            f"{self.url['image']}/v2/images/{image_id}/file",
+            data=body(),
+            method="PUT",
+            headers={
+                "X-Auth-Token": self.token,
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(chunks * len(chunk)),
+            },
+        )
+        urllib.request.urlopen(request, timeout=600).close()
+
+
+def _setup(api: Api) -> tuple[str, str, str]:
+    image = api.call("image", "/v2/images", "POST", {"name": "b", "disk_format": "raw",
+                                                     "container_format": "bare"})  # fmt: skip
+    api.upload(image["id"], 1, b"\0" * 4096)
+    flavor = api.call("compute", "/v2.1/flavors", "POST",
+                      {"flavor": {"name": "b.tiny", "vcpus": 1, "ram": 64, "disk": 1}})  # fmt: skip
+    net = api.call("network", "/v2.0/networks", "POST", {"network": {"name": "b"}})
+    subnet = {"network_id": net["network"]["id"], "cidr": "10.128.0.0/16", "ip_version": 4}
+    api.call("network", "/v2.0/subnets", "POST", {"subnet": subnet})
+    return image["id"], flavor["flavor"]["id"], net["network"]["id"]
+
+
+def _server(image: str, flavor: str, net: str, name: str) -> dict[str, Any]:
+    body = {"name": name, "imageRef": image, "flavorRef": flavor, "networks": [{"uuid": net}]}
+    return {"server": body}
+
+
+def _until_settled(api: Api, server_id: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = str(api.call("compute", f"/v2.1/servers/{server_id}")["server"]["status"])
+        if status in ("ACTIVE", "ERROR") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.005)
+
+
+def create_to_active(api: Api, ids: tuple[str, str, str], count: int = 30) -> dict[str, Any]:
+    samples: list[float] = []
+    for n in range(count):
+        started = time.perf_counter()
+        created = api.call("compute", "/v2.1/servers", "POST", _server(*ids, f"seq-{n}"))
+        if _until_settled(api, created["server"]["id"]) == "ACTIVE":
+            samples.append(time.perf_counter() - started)
+    return {"servers": count, "active": len(samples), **summary_ms(samples)}
+
+
+def concurrent_boots(api: Api, ids: tuple[str, str, str], count: int = 50) -> dict[str, Any]:
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def boot(n: int) -> None:
+        created = api.call("compute", "/v2.1/servers", "POST", _server(*ids, f"burst-{n}"))
+        status = _until_settled(api, created["server"]["id"])
+        with lock:
+            outcomes.append(status)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=boot, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    hosts = api.call("compute", "/v2.1/os-hypervisors/detail")["hypervisors"]
+    overcommitted = [
+        h["hypervisor_hostname"] for h in hosts if h["memory_mb_used"] > h["memory_mb"]
+    ]
+    return {
+        "servers": count,
+        "active": outcomes.count("ACTIVE"),
+        "error": outcomes.count("ERROR"),
+        "seconds_to_all_settled": round(time.perf_counter() - started, 2),
+        "overcommitted_hosts": overcommitted,
+    }
+
+
+def list_latency(api: Api, cloud: RunningCloud, ids: tuple[str, str, str], total: int) -> Any:
+    """First page of `GET /servers/detail` once `total` servers exist."""
+    have = len(api.call("compute", "/v2.1/servers?limit=100000")["servers"])
+    if have < total:
+        script = cloud.data_dir.parent / "server.lua"
+        script.write_text(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["X-Auth-Token"] = "{api.token}"\n'
+            f"wrk.body = {json.dumps(json.dumps(_server(*ids, 'filler')))}\n"
+        )
+        while have < total:
+            seconds = max(2, min(60, (total - have) // 100 + 1))
+            _wrk("fill", ["-t2", "-c8", f"-d{seconds}s", "-s", str(script)],
+                 f"{api.url['compute']}/v2.1/servers")  # fmt: skip
+            have = len(api.call("compute", "/v2.1/servers?limit=100000")["servers"])
+    page = _wrk(
+        "wrk -t1 -c1 -d5s GET /v2.1/servers/detail?limit=50",
+        ["-t1", "-c1", "-d5s", "-H", f"X-Auth-Token: {api.token}"],
+        f"{api.url['compute']}/v2.1/servers/detail?limit=50",
+    )
+    return {"servers": have, **page}
+
+
+def image_upload(api: Api, mib: int = 512) -> dict[str, Any]:
+    image = api.call("image", "/v2/images", "POST", {"name": "big", "disk_format": "raw",
+                                                     "container_format": "bare"})  # fmt: skip
+    started = time.perf_counter()
+    api.upload(image["id"], mib, b"\x5a" * MIB)
+    seconds = time.perf_counter() - started
+    return {"mib": mib, "seconds": round(seconds, 2), "mib_per_s": round(mib / seconds)}
+
+
+def run(workdir: Path, pg_dsn: str | None) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    extra = {"STRATA_COMPUTE_DRIVER": "test", "STRATA_COMPUTE_INTERVAL": "0.5"}
+    extra |= {"STRATA_COMPUTE_VCPUS": "64", "STRATA_COMPUTE_MEMORY_MB": "2048"}
+    cloud = start_cloud(workdir / "compute-cloud", extra_env=extra)
+    try:
+        api = Api(cloud)
+        unlimited = {"instances": -1, "cores": -1, "ram": -1}
+        project = api.call("identity", "/v3/auth/projects")["projects"][0]["id"]
+        api.call("compute", f"/v2.1/os-quota-sets/{project}", "PUT", {"quota_set": unlimited})
+        api.call("network", f"/v2.0/quotas/{project}", "PUT", {"quota": {"port": -1}})
+        ids = _setup(api)
+        results["create_to_active_test_driver"] = create_to_active(api, ids)
+        # 2 GiB of RAM and 64 MiB flavors: 32 fit, so 50 at once must leave
+        # some in ERROR ("No valid host") and never overcommit.
+        results["concurrent_boots_50"] = concurrent_boots(api, ids)
+        results["image_upload"] = image_upload(api)
+    finally:
+        cloud.stop()
+    if shutil.which("wrk"):
+        listing = start_cloud(workdir / "list-cloud")  # no agent: servers stay BUILD
+        try:
+            api = Api(listing)
+            project = api.call("identity", "/v3/auth/projects")["projects"][0]["id"]
+            api.call("compute", f"/v2.1/os-quota-sets/{project}", "PUT",
+                     {"quota_set": {"instances": -1, "cores": -1, "ram": -1}})  # fmt: skip
+            api.call("network", f"/v2.0/quotas/{project}", "PUT", {"quota": {"port": -1}})
+            ids = _setup(api)
+            for total in (1000, 10_000):
+                results[f"servers_detail_first_page_at_{total}"] = list_latency(
+                    api, listing, ids, total
+                )
+        finally:
+            listing.stop()
+    return results
