@@ -14,7 +14,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from commands.compute.agent import RegisterHost
 from commands.context import SYSTEM_CONTEXT
@@ -23,6 +23,7 @@ from infra.virt import qemu_img, seed
 from infra.virt.hypervisor import TEST_URI, Hypervisor, HypervisorError, libvirt_available
 from projections.compute.host_state import compute_host_state
 from projections.image.queries import ImageQueries
+from projections.volume.host_state import compute_volume_state
 from workers.compute.agent import AgentOptions, ComputeAgent
 from workers.compute.disks import Disks
 from workers.compute.inventory import measure, with_overrides
@@ -127,9 +128,15 @@ def build_agent(cloud: Cloud, choice: DriverChoice) -> ComputeAgent:
         step_timeout=settings.compute_step_timeout,
         shutdown_timeout=settings.compute_shutdown_timeout,
     )
-    return ComputeAgent(
-        hypervisor, disks, images.get, CommandReporter(cloud.bus, settings.host), options
-    )
+    reporter = CommandReporter(cloud.bus, settings.host)
+    return ComputeAgent(hypervisor, disks, images.get, reporter, options, volume_reporter=reporter)
+
+
+def host_state(cloud: Cloud, host: str) -> dict[str, Any]:
+    """The servers of this host and their volume attachments, in one state."""
+    state = compute_host_state(cloud.db, host)
+    state["attachments"] = compute_volume_state(cloud.db, host)["attachments"]
+    return state
 
 
 @dataclass
@@ -153,15 +160,19 @@ def start_compute_agent(cloud: Cloud) -> RunningComputeAgent:
         while not stopping.is_set():
             wake.clear()  # before the pass: a change during it triggers another
             try:
-                agent.converge(compute_host_state(cloud.db, settings.host))
+                agent.converge(host_state(cloud, settings.host))
             except Exception:  # the whole pass (read models, libvirtd): next round
                 log.exception("compute agent pass failed")
             wake.wait(settings.compute_interval)
 
     def watch() -> None:
-        seen = cloud.runner.changed_position("compute")
+        # Volume attachments (hot-plug, unplug) are block storage changes.
+        seen = (cloud.runner.changed_position("compute"), cloud.runner.changed_position("volume"))
         while not stopping.wait(WATCH_INTERVAL):
-            now = cloud.runner.changed_position("compute")
+            now = (
+                cloud.runner.changed_position("compute"),
+                cloud.runner.changed_position("volume"),
+            )
             if now != seen:
                 seen = now
                 wake.set()

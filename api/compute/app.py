@@ -19,6 +19,7 @@ from api.compute.microversion import MAX_VERSION, MIN_VERSION, MicroversionMiddl
 from api.compute.resources import ResourceApi
 from api.compute.servers import ServerApi
 from api.compute.support import ComputeDeps, nova_error, wrap
+from api.compute.volume_attachments import VolumeAttachmentApi
 from api.identity.authn import Authenticator
 from commands.bus import CommandBus
 from infra.database import Database
@@ -62,6 +63,7 @@ def create_compute_app(deps: ComputeDeps) -> Starlette:
         *FlavorApi(deps).routes(),
         *KeypairApi(deps).routes(),
         *ResourceApi(deps).routes(),
+        *VolumeAttachmentApi(deps, servers).routes(),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -31,6 +31,7 @@ from commands.compute.servers import DeleteServer, ReplaceServerTags, UpdateServ
 from domain.compute.states import STATUSES, vm_states_of
 from projections.base import format_time
 from projections.compute.queries import ServerFilter
+from projections.volume.queries import VolumeQueries
 
 Doc = dict[str, Any]
 TRUE = {"1", "true", "yes", "on"}
@@ -185,7 +186,12 @@ class ServerApi:
             for entry in doc["body"].get("ports", [])
             for fip in self.deps.network.floatingips_of_port(entry["port_id"])
         ]
-        command = DeleteServer(server_id=uuid.UUID(doc["id"]), floatingip_ids=fips)
+        volumes = VolumeQueries(self.deps.queries.db).attachments({"server_id": doc["id"]})
+        command = DeleteServer(
+            server_id=uuid.UUID(doc["id"]),
+            floatingip_ids=fips,
+            volume_ids=sorted({uuid.UUID(a["volume_id"]) for a in volumes}),
+        )
         dispatch(self.deps, who, command)
         return Response(status_code=204)
 

@@ -7,7 +7,7 @@ import base64
 import binascii
 import secrets
 import uuid
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -44,6 +44,9 @@ class MetadataNotFound(NotFound):
 
 
 class CreateServer(Command):
+    # Every boot claims on one of a few host aggregates: a burst of boots
+    # loses many races there, each retried with backoff rather than refused.
+    max_attempts: ClassVar[int | None] = 40
     name: str
     image_ref: str
     flavor_ref: str
@@ -91,6 +94,9 @@ class ServerAction(Command):
 class DeleteServer(Command):
     server_id: uuid.UUID
     floatingip_ids: list[uuid.UUID] = Field(default_factory=list)
+    # The volumes attached to it (the API reads them from the attachments
+    # read model); each is re-checked on its aggregate in this transaction.
+    volume_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
 def load_server(uow: UnitOfWork, ctx: Context, server_id: uuid.UUID) -> Server:
@@ -258,5 +264,12 @@ def delete_server(cmd: DeleteServer, uow: UnitOfWork, ctx: Context, deps: Depend
     server = load_server(uow, ctx, cmd.server_id)
     networking.unplug(uow, server.ports, cmd.floatingip_ids)
     scheduling.release(uow, server.host, str(server.id))
+    # Its attachments go in the same transaction, so no volume is left
+    # in-use by a server that no longer exists. Imported here: the volume
+    # commands import this module (for ServerNotFound).
+    from commands.volume.attachments import release_for_deleted_server
+
+    for volume_id in cmd.volume_ids:
+        release_for_deleted_server(uow, volume_id, str(server.id))
     server.delete()
     return {"id": cmd.server_id}

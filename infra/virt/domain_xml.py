@@ -124,3 +124,76 @@ def render_domain(spec: DomainSpec) -> str:
     ET.register_namespace("strata", METADATA_NS)
     ET.indent(domain)
     return ET.tostring(domain, encoding="unicode")
+
+
+# -- volumes hot-plugged into a running guest --------------------------------------
+@dataclass(frozen=True)
+class VolumeDisk:
+    volume_id: str
+    dev: str  # "vdc"
+
+
+def render_volume_disk(
+    volume_id: str, path: str, fmt: str, dev: str, readonly: bool = False
+) -> str:
+    """The `<disk>` Nova's libvirt driver hot-plugs for a file volume. The
+    volume id is its serial: that is how a later pass (or another agent
+    after a crash) recognises which disks are volumes and whose they are."""
+    disk = ET.Element("disk", type="file", device="disk")
+    _sub(disk, "driver", name="qemu", type=fmt)
+    _sub(disk, "source", file=path)
+    _sub(disk, "target", dev=dev, bus="virtio")
+    _sub(disk, "serial", volume_id)
+    if readonly:
+        _sub(disk, "readonly")
+    return ET.tostring(disk, encoding="unicode")
+
+
+def disk_targets(xml: str) -> set[str]:
+    """Every disk's target dev ("vda", …): the names a new disk must avoid."""
+    return {
+        str(t.get("dev")) for t in ET.fromstring(xml).findall("devices/disk/target") if t.get("dev")
+    }
+
+
+def volume_disks(xml: str) -> list[VolumeDisk]:
+    """The disks that carry a serial (volumes; the root and seed have none)."""
+    found = []
+    for disk in ET.fromstring(xml).findall("devices/disk"):
+        serial, target = disk.find("serial"), disk.find("target")
+        if serial is not None and serial.text and target is not None:
+            found.append(VolumeDisk(serial.text, str(target.get("dev"))))
+    return found
+
+
+def without_disk(xml: str, dev: str) -> str:
+    """The domain description minus the disk on `dev` (the test driver's
+    detach, which libvirt's test driver does not implement itself)."""
+    domain = ET.fromstring(xml)
+    devices = domain.find("devices")
+    if devices is not None:
+        for disk in devices.findall("disk"):
+            target = disk.find("target")
+            if target is not None and target.get("dev") == dev:
+                devices.remove(disk)
+    return ET.tostring(domain, encoding="unicode")
+
+
+def with_disk(xml: str, disk_xml: str) -> str:
+    """The domain description plus one `<disk>` (the test driver's attach)."""
+    domain = ET.fromstring(xml)
+    devices = domain.find("devices")
+    if devices is None:
+        devices = _sub(domain, "devices")
+    devices.append(ET.fromstring(disk_xml))
+    return ET.tostring(domain, encoding="unicode")
+
+
+def disk_of(xml: str, dev: str) -> str | None:
+    """The `<disk>` on target `dev` as the domain describes it (what a detach
+    is given, so libvirt parses exactly what it holds)."""
+    for disk in ET.fromstring(xml).findall("devices/disk"):
+        target = disk.find("target")
+        if target is not None and target.get("dev") == dev:
+            return ET.tostring(disk, encoding="unicode")
+    return None

@@ -14,7 +14,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from infra.virt.domain_xml import DOMAIN_PREFIX, host_of
+from infra.virt.domain_xml import (
+    DOMAIN_PREFIX,
+    VolumeDisk,
+    disk_of,
+    host_of,
+    volume_disks,
+    with_disk,
+    without_disk,
+)
 
 TEST_URI = "test:///default"
 # libvirt's domain states (virDomainState) mapped to Nova's power states.
@@ -156,3 +164,46 @@ class Hypervisor:
             # Gone meanwhile (another pass, an operator): that is the goal.
             if error.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise
+
+    # -- hot-plugged volumes ------------------------------------------------------
+    def description(self, domain: Any) -> str:
+        """The disks a guest has: the live view of a running real guest, else
+        the persistent one. libvirt's test driver cannot hot-plug, so its
+        domains are changed by redefining them, which only the persistent
+        description shows until the next start."""
+        if domain.isActive() and not self.is_test:
+            return str(domain.XMLDesc(0))
+        return str(domain.XMLDesc(libvirt_module().VIR_DOMAIN_XML_INACTIVE))
+
+    def volume_disks(self, domain: Any) -> list[VolumeDisk]:
+        return volume_disks(self.description(domain))
+
+    def attach_disk(self, domain: Any, disk_xml: str) -> None:
+        """Plugged into the running guest (LIVE) and kept across restarts
+        (CONFIG); a stopped guest gets it in its definition only."""
+        libvirt = libvirt_module()
+        if self.is_test:
+            inactive = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            self.conn().defineXML(with_disk(inactive, disk_xml))
+            return
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if domain.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        domain.attachDeviceFlags(disk_xml, flags)
+
+    def detach_disk(self, domain: Any, dev: str) -> None:
+        libvirt = libvirt_module()
+        inactive = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        if self.is_test:
+            self.conn().defineXML(without_disk(inactive, dev))
+            return
+        # The disk as libvirt describes it (each view separately: the live
+        # one may still hold a disk the guest has not released yet).
+        live = self.description(domain)
+        if domain.isActive():
+            found = disk_of(live, dev)
+            if found is not None:
+                domain.detachDeviceFlags(found, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        found = disk_of(inactive, dev)
+        if found is not None:
+            domain.detachDeviceFlags(found, libvirt.VIR_DOMAIN_AFFECT_CONFIG)

@@ -86,6 +86,8 @@ def start_agent(lab: TwoHosts, key: str, tmp: Path, dsn: str, embedded: bool) ->
             "STRATA_AGENT_PEERS": peer,
             "STRATA_AGENT_INTERVAL": "2",
             "STRATA_CATCH_UP_INTERVAL": "0.1",
+            # Networking only: these hosts run no guests.
+            "STRATA_COMPUTE_DRIVER": "off",
         }
     )
     if embedded:  # the router host: its link to the outside world

@@ -22,8 +22,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from domain.compute import states as s
-from infra.virt.domain_xml import domain_name, render_domain, server_of
-from infra.virt.hypervisor import RUNNING, SHUTDOWN, Hypervisor
+from domain.volume import states as vs
+from infra.virt.domain_xml import (
+    disk_targets,
+    domain_name,
+    render_domain,
+    render_volume_disk,
+    server_of,
+)
+from infra.virt.hypervisor import RUNNING, SHUTDOWN, Hypervisor, HypervisorError
 from workers.compute import plan
 from workers.compute.disks import Disks
 
@@ -36,6 +43,12 @@ class Reporter(Protocol):
     def failed(self, server_id: str, reason: str, details: str) -> None: ...
     def power(self, server_id: str, power_state: int) -> None: ...
     def console(self, server_id: str, output: str) -> None: ...
+
+
+class VolumeReporter(Protocol):
+    def volume_attached(self, volume_id: str, attachment_id: str, mountpoint: str) -> None: ...
+    def volume_detached(self, volume_id: str, attachment_id: str) -> None: ...
+    def attach_failed(self, volume_id: str, attachment_id: str, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class ComputeAgent:
         reporter: Reporter,
         options: AgentOptions,
         clock: Callable[[], float] = time.monotonic,
+        volume_reporter: VolumeReporter | None = None,
     ) -> None:
         self.hv = hypervisor
         self.disks = disks
@@ -75,6 +89,7 @@ class ComputeAgent:
         self.reporter = reporter
         self.options = options
         self.clock = clock
+        self.volume_reporter = volume_reporter
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
         self._console_seen: dict[str, float] = {}
@@ -85,11 +100,20 @@ class ComputeAgent:
 
     # -- the pass ---------------------------------------------------------------
     def converge(self, state: dict[str, Any]) -> None:
+        """`state`: compute_host_state, plus "attachments" (compute_volume_state's)
+        when volumes are to be converged too; without that key the disks
+        of volumes are left as they are."""
         servers = {str(d["id"]): d for d in state["servers"]}
+        volumes: dict[str, list[dict[str, Any]]] | None = None
+        if "attachments" in state and self.volume_reporter is not None:
+            volumes = {server_id: [] for server_id in servers}
+            for attachment in state["attachments"]:
+                volumes.setdefault(str(attachment["server_id"]), []).append(attachment)
         domains = self.hv.domains(self.options.host)
         for server_id, server in servers.items():
             pending = server["vm_state"] == s.BUILDING or server["task_state"] is not None
-            self._submit(server_id, functools.partial(self._server, server), pending)
+            wanted = None if volumes is None else volumes[server_id]
+            self._submit(server_id, functools.partial(self._server, server, wanted), pending)
         self._expire()
         # Whatever carries our prefix but no server owns: a deleted server, or
         # debris of a crash. Its disks go with it.
@@ -157,18 +181,25 @@ class ComputeAgent:
             self.reporter.failed(server_id, f"Failed while {job.step}: {error}"[:255], repr(error))
 
     # -- one server ---------------------------------------------------------------
-    def _server(self, server: dict[str, Any]) -> None:
+    def _server(self, server: dict[str, Any], volumes: list[dict[str, Any]] | None) -> None:
+        """Power first, then volumes (in the same job: one job per server at
+        a time, so a hot-plug never races the domain's definition)."""
+        domain = self._server_power(server)
+        if domain is not None and volumes is not None:
+            self._volumes(str(server["id"]), domain, volumes)
+
+    def _server_power(self, server: dict[str, Any]) -> Any | None:
         server_id = str(server["id"])
         vm_state, task = server["vm_state"], server["task_state"]
         if vm_state == s.ERROR:
             self._record_console(server_id)
-            return  # left as it is, for the user to inspect, reboot or delete
+            return None  # left as it is, for the user to inspect, reboot or delete
         domain = self.hv.lookup(domain_name(server_id))
         if domain is None:
             domain = self._define(server)
             if vm_state != s.BUILDING and server["desired_power"] == "stopped":
                 self._record_console(server_id)
-                return
+                return domain
             if vm_state == s.ACTIVE and task is None:
                 # A domain lost to a crash (or never saved): bring it back up.
                 self._start(server_id, domain)
@@ -177,6 +208,7 @@ class ComputeAgent:
         elif server["desired_power"] == "stopped":
             self._stop(server, domain)
         self._record_console(server_id)
+        return domain
 
     def _run(self, server: dict[str, Any], domain: Any) -> None:
         server_id, vm_state, task = str(server["id"]), server["vm_state"], server["task_state"]
@@ -248,6 +280,84 @@ class ComputeAgent:
             self.hv.remove(domain)
         self.disks.remove(server_id)
         self._console_seen.pop(server_id, None)
+
+    # -- volumes ------------------------------------------------------------------
+    def _volumes(self, server_id: str, domain: Any, attachments: list[dict[str, Any]]) -> None:
+        """Make the domain's volume disks equal the server's attachments:
+        `attaching` ones are plugged and reported, `attached` ones re-plugged
+        if lost (a redefinition), `detaching` ones unplugged and reported,
+        and a disk no attachment owns (a crash between a plug and its
+        report, an attachment removed meanwhile) unplugged. A disk already
+        there is only reported, never plugged twice, so a pass repeated
+        after a crash converges on the same state."""
+        assert self.volume_reporter is not None
+        report = self.volume_reporter
+        present = {d.volume_id: d.dev for d in self.hv.volume_disks(domain)}
+        owned: set[str] = set()
+        for a in attachments:
+            volume_id, attachment_id, status = (
+                str(a["volume_id"]),
+                str(a["attachment_id"]),
+                a["status"],
+            )
+            if status == vs.ATTACH_DETACHING:
+                try:
+                    if volume_id in present:
+                        self._step(server_id, f"unplugging volume {volume_id}")
+                        self.hv.detach_disk(domain, present.pop(volume_id))
+                        self._note(server_id, f"unplugged volume {volume_id}")
+                except Exception as error:  # stays detaching: the next pass retries
+                    log.warning("server %s: detach of %s failed: %s", server_id, volume_id, error)
+                    continue
+                report.volume_detached(volume_id, attachment_id)
+                continue
+            if status not in (vs.ATTACH_ATTACHING, vs.ATTACHED):
+                continue  # reserved: no host connection yet
+            owned.add(volume_id)
+            if volume_id in present:
+                if status == vs.ATTACH_ATTACHING:
+                    report.volume_attached(volume_id, attachment_id, "/dev/" + present[volume_id])
+                continue
+            try:
+                self._step(server_id, f"plugging volume {volume_id}")
+                dev = self._plug(domain, a)
+                self._note(server_id, f"plugged volume {volume_id} as /dev/{dev}")
+            except Exception as error:
+                log.warning("server %s: attach of %s failed: %s", server_id, volume_id, error)
+                if status == vs.ATTACH_ATTACHING:
+                    report.attach_failed(volume_id, attachment_id, f"{error}"[:255])
+                continue
+            if status == vs.ATTACH_ATTACHING:
+                report.volume_attached(volume_id, attachment_id, f"/dev/{dev}")
+        for volume_id, dev in present.items():
+            if volume_id in owned:
+                continue
+            try:
+                self._step(server_id, f"unplugging stray volume disk {dev}")
+                self.hv.detach_disk(domain, dev)
+                self._note(server_id, f"unplugged volume {volume_id} (no attachment owns it)")
+            except Exception as error:
+                # A real guest releases a disk when it acknowledges the unplug,
+                # so the live view may still hold one being detached: the
+                # next pass tries again, the other servers are not held up.
+                log.warning("server %s: unplug of stray %s failed: %s", server_id, dev, error)
+
+    def _plug(self, domain: Any, attachment: dict[str, Any]) -> str:
+        info = attachment.get("connection_info") or {}
+        data = info.get("data") or {}
+        if info.get("driver_volume_type") != "file" or not data.get("device_path"):
+            raise HypervisorError(f"cannot plug a volume connected as {info!r}")
+        used = disk_targets(self.hv.description(domain))
+        dev = plan.volume_target(attachment.get("mountpoint"), used)
+        xml = render_volume_disk(
+            str(attachment["volume_id"]),
+            str(data["device_path"]),
+            str(data.get("format") or "qcow2"),
+            dev,
+            readonly=attachment.get("mode") == "ro",
+        )
+        self.hv.attach_disk(domain, xml)
+        return dev
 
     # -- console ----------------------------------------------------------------
     def _note(self, server_id: str, what: str) -> None:

@@ -99,3 +99,15 @@ def domain_spec(
         console_log=console_log,
         host=host,
     )
+
+
+def volume_target(requested: str | None, used: set[str]) -> str:
+    """The virtio name for a volume: the device asked for ("/dev/vdc") when
+    it is free, else the first free one after the root disk, as Nova picks."""
+    wanted = (requested or "").removeprefix("/dev/")
+    if len(wanted) == 3 and wanted.startswith("vd") and wanted[2].isalpha() and wanted not in used:
+        return wanted
+    for letter in "bcdefghijklmnopqrstuvwxyz":
+        if "vd" + letter not in used:
+            return "vd" + letter
+    raise DiskError("no free virtio disk name left on this server")

@@ -21,6 +21,7 @@ from commands.compute.agent import (
     ReportServerStopped,
 )
 from commands.context import SYSTEM_CONTEXT
+from commands.volume.agent import ReportAttachFailed, ReportVolumeAttached, ReportVolumeDetached
 from domain.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -52,3 +53,24 @@ class CommandReporter:
 
     def console(self, server_id: str, output: str) -> None:
         self._dispatch(RecordConsoleOutput(server_id=uuid.UUID(server_id), output=output))
+
+    # -- hot-plugged volumes ------------------------------------------------------
+    def volume_attached(self, volume_id: str, attachment_id: str, mountpoint: str) -> None:
+        command = ReportVolumeAttached(
+            volume_id=uuid.UUID(volume_id),
+            attachment_id=uuid.UUID(attachment_id),
+            mountpoint=mountpoint,
+        )
+        self._dispatch(command)
+
+    def volume_detached(self, volume_id: str, attachment_id: str) -> None:
+        command = ReportVolumeDetached(
+            volume_id=uuid.UUID(volume_id), attachment_id=uuid.UUID(attachment_id)
+        )
+        self._dispatch(command)
+
+    def attach_failed(self, volume_id: str, attachment_id: str, reason: str) -> None:
+        command = ReportAttachFailed(
+            volume_id=uuid.UUID(volume_id), attachment_id=uuid.UUID(attachment_id), reason=reason
+        )
+        self._dispatch(command)
