@@ -22,6 +22,7 @@ from infra.database import Database, PostgresDatabase, open_database
 from infra.eventstore import EventStore, open_recorder
 from infra.log_listener import start_log_listener
 from infra.passwords import Argon2Passwords
+from infra.schema_lock import schema_lock
 from infra.settings import Settings
 from infra.tokens import KeyRepository, TokenCodec
 from projections.identity.queries import IdentityQueries
@@ -63,11 +64,12 @@ class Cloud:
 
 
 def build_cloud(settings: Settings) -> Cloud:
-    store = EventStore(open_recorder(settings))
+    with schema_lock(settings):
+        store = EventStore(open_recorder(settings))
+        db = open_database(settings.database_url, settings.sqlite_path, settings.is_postgres)
+        runner = ProjectionRunner(db, store, registry.projections())
+        runner.setup()
     store.forget_deleted()  # finish any shredding a crash interrupted
-    db = open_database(settings.database_url, settings.sqlite_path, settings.is_postgres)
-    runner = ProjectionRunner(db, store, registry.projections())
-    runner.setup()
     passwords = Argon2Passwords()
     listeners: list[Callable[[int], None]] = []
 
