@@ -11,11 +11,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.common.http import Call, RequestIdMiddleware, json_response
+from api.common.microversion import MicroversionMiddleware, version_text
 from api.compute.actions import ActionApi
 from api.compute.flavors import FlavorApi
 from api.compute.keypairs import KeypairApi
 from api.compute.metadata import MetadataApi
-from api.compute.microversion import MAX_VERSION, MIN_VERSION, MicroversionMiddleware, version_text
+from api.compute.microversion import MAX_VERSION, MIN_VERSION, RULES
 from api.compute.resources import ResourceApi
 from api.compute.servers import ServerApi
 from api.compute.support import ComputeDeps, nova_error, wrap
@@ -74,7 +75,10 @@ def create_compute_app(deps: ComputeDeps) -> Starlette:
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), Middleware(MicroversionMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(MicroversionMiddleware, rules=RULES),
+        ],
         exception_handlers={404: not_found, 405: not_allowed},
     )
 

@@ -11,12 +11,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.common.http import Call, RequestIdMiddleware, json_response
-from api.compute.microversion import version_text
+from api.common.microversion import MicroversionMiddleware, version_text
 from api.identity.authn import Authenticator
 from api.volume.actions import VolumeActionApi
 from api.volume.attachments import AttachmentApi
 from api.volume.limits import LimitsApi
-from api.volume.microversion import MAX_VERSION, MIN_VERSION, VolumeMicroversionMiddleware
+from api.volume.microversion import MAX_VERSION, MIN_VERSION, RULES
 from api.volume.snapshots import SnapshotApi
 from api.volume.support import VolumeDeps, cinder_error, wrap
 from api.volume.types import TypeApi
@@ -70,7 +70,10 @@ def create_volume_app(deps: VolumeDeps) -> Starlette:
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), Middleware(VolumeMicroversionMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(MicroversionMiddleware, rules=RULES),
+        ],
         exception_handlers={404: not_found, 405: not_allowed},
     )
 

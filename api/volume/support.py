@@ -14,7 +14,7 @@ from starlette.responses import Response
 from api.common.auth import context_of, token_of
 from api.common.errors import ApiError
 from api.common.http import Call, SyncEndpoint, endpoint
-from api.compute.microversion import Version
+from api.common.microversion import Version
 from api.identity.authn import Authenticator
 from commands.bus import Command, CommandBus, Outcome
 from commands.context import Context
