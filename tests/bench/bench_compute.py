@@ -118,9 +118,21 @@ def concurrent_boots(api: Api, ids: tuple[str, str, str], count: int = 50) -> di
     }
 
 
+def count_servers(api: Api) -> int:
+    """Every server, page by page (Nova caps a page at 1,000)."""
+    count, marker = 0, ""
+    while True:
+        query = "/v2.1/servers?limit=1000" + (f"&marker={marker}" if marker else "")
+        page = api.call("compute", query)["servers"]
+        count += len(page)
+        if len(page) < 1000:
+            return count
+        marker = page[-1]["id"]
+
+
 def list_latency(api: Api, cloud: RunningCloud, ids: tuple[str, str, str], total: int) -> Any:
     """First page of `GET /servers/detail` once `total` servers exist."""
-    have = len(api.call("compute", "/v2.1/servers?limit=100000")["servers"])
+    have = count_servers(api)
     if have < total:
         script = cloud.data_dir.parent / "server.lua"
         script.write_text(
@@ -132,7 +144,7 @@ def list_latency(api: Api, cloud: RunningCloud, ids: tuple[str, str, str], total
             seconds = max(2, min(60, (total - have) // 100 + 1))
             _wrk("fill", ["-t2", "-c8", f"-d{seconds}s", "-s", str(script)],
                  f"{api.url['compute']}/v2.1/servers")  # fmt: skip
-            have = len(api.call("compute", "/v2.1/servers?limit=100000")["servers"])
+            have = count_servers(api)
     page = _wrk(
         "wrk -t1 -c1 -d5s GET /v2.1/servers/detail?limit=50",
         ["-t1", "-c1", "-d5s", "-H", f"X-Auth-Token: {api.token}"],
