@@ -7,7 +7,10 @@ change counts everywhere at once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from api.common.http import Call
+from api.common.microversion import Version
 from api.identity.authn import Authenticator, ValidToken, unauthorized
 from commands.context import Context
 
@@ -37,3 +40,26 @@ def context_of(call: Call, token: ValidToken | None) -> Context:
         source=call.source,
         idempotency_key=call.idempotency_key,
     )
+
+
+@dataclass(frozen=True)
+class VersionedCaller:
+    """Who calls a microversioned API (compute, block storage), and at which version."""
+
+    ctx: Context
+    version: Version
+
+    @property
+    def is_admin(self) -> bool:
+        return self.ctx.is_admin
+
+    @property
+    def project_id(self) -> str:
+        return self.ctx.project_id or ""
+
+    @property
+    def user_id(self) -> str:
+        return self.ctx.user_id
+
+    def at_least(self, version: str) -> bool:
+        return self.version.at_least(version)

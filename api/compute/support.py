@@ -10,13 +10,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.common.auth import context_of, token_of
+from api.common.auth import VersionedCaller, context_of, token_of
 from api.common.errors import ApiError
 from api.common.http import Call, SyncEndpoint, endpoint
-from api.compute.microversion import Version
 from api.identity.authn import Authenticator
 from commands.bus import Command, CommandBus, Outcome
-from commands.context import Context
 from projections.compute.queries import ComputeQueries
 from projections.network.queries import NetworkQueries
 
@@ -48,25 +46,7 @@ class ComputeDeps:
     base_url: str
 
 
-@dataclass(frozen=True)
-class Caller:
-    ctx: Context
-    version: Version
-
-    @property
-    def is_admin(self) -> bool:
-        return self.ctx.is_admin
-
-    @property
-    def project_id(self) -> str:
-        return self.ctx.project_id or ""
-
-    @property
-    def user_id(self) -> str:
-        return self.ctx.user_id
-
-    def at_least(self, version: str) -> bool:
-        return self.version.at_least(version)
+Caller = VersionedCaller
 
 
 def caller(deps: ComputeDeps, call: Call) -> Caller:

@@ -11,13 +11,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.common.auth import context_of, token_of
+from api.common.auth import VersionedCaller, context_of, token_of
 from api.common.errors import ApiError
 from api.common.http import Call, SyncEndpoint, endpoint
-from api.common.microversion import Version
 from api.identity.authn import Authenticator
 from commands.bus import Command, CommandBus, Outcome
-from commands.context import Context
 from projections.volume.queries import VolumeQueries
 
 CINDER_FAULTS = {
@@ -50,21 +48,8 @@ class VolumeDeps:
 
 
 @dataclass(frozen=True)
-class Caller:
-    ctx: Context
-    version: Version
+class Caller(VersionedCaller):
     project_in_url: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.ctx.is_admin
-
-    @property
-    def project_id(self) -> str:
-        return self.ctx.project_id or ""
-
-    def at_least(self, version: str) -> bool:
-        return self.version.at_least(version)
 
     def scope(self) -> str | None:
         """The project whose resources a read may see (None: all, for admins)."""
