@@ -15,7 +15,7 @@ import secrets
 import struct
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -116,8 +116,26 @@ class ImageStore:
         return self.root / image_id
 
     def begin(self, image_id: str, disk_format: str | None) -> Upload:
-        part = self.root / f".{image_id}.{secrets.token_hex(6)}{PART_SUFFIX}"
-        return Upload(part, self.path(image_id), disk_format)
+        return Upload(self.scratch(image_id), self.path(image_id), disk_format)
+
+    def scratch(self, image_id: str) -> Path:
+        """A temporary name in the store for data a tool writes itself (counted
+        as arriving by `uploading`, swept like any other leftover)."""
+        return self.root / f".{image_id}.{secrets.token_hex(6)}{PART_SUFFIX}"
+
+    def seal(self, image_id: str, part: Path, disk_format: str | None) -> DataFacts:
+        """Take a file written at a `scratch` name as the image's data: hashed
+        in one streaming read, made durable, renamed into place. (qemu-img
+        writes qcow2 with seeks back to its tables, so its output cannot be
+        hashed on its way to disk; one read afterwards is the next best.)"""
+        facts = file_facts(part, disk_format)
+        fd = os.open(part, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(part, self.path(image_id))
+        return facts
 
     def open(self, image_id: str) -> BinaryIO | None:
         """The data opened for reading (still readable if deleted meanwhile)."""
@@ -155,6 +173,32 @@ class ImageStore:
                 path.unlink(missing_ok=True)
                 removed.append(path)
         return removed
+
+
+def file_facts(path: Path, disk_format: str | None) -> DataFacts:
+    """Size and Glance's hashes of a file, a megabyte at a time: md5 and
+    sha512 of one piece run on two threads while the next piece is read."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha = hashlib.new(HASH_ALGO)
+    size, header = 0, b""
+    with path.open("rb") as stream, ThreadPoolExecutor(2, "image-hash") as pool:
+        hashing: list[Future[None]] = []
+        while piece := stream.read(CHUNK):
+            for done in hashing:
+                done.result()
+            if len(header) < HEADER_BYTES:
+                header += piece[: HEADER_BYTES - len(header)]
+            hashing = [pool.submit(md5.update, piece), pool.submit(sha.update, piece)]
+            size += len(piece)
+        for done in hashing:
+            done.result()
+    return DataFacts(
+        size=size,
+        checksum=md5.hexdigest(),
+        os_hash_algo=HASH_ALGO,
+        os_hash_value=sha.hexdigest(),
+        virtual_size=virtual_size(header, size, disk_format),
+    )
 
 
 def chunks(stream: BinaryIO, size: int = CHUNK, limit: int | None = None) -> Iterator[bytes]:

@@ -19,6 +19,7 @@ SERVICE_PORTS: dict[str, int] = {
     "block-storage": 8776,
     "image": 9292,
     "events": 8790,
+    "metadata": 8775,  # Nova's metadata API, reached by instances through the proxies
 }
 
 
@@ -73,6 +74,22 @@ class Settings:
     compute_interval: float = 5.0  # full reconcile (and console refresh) period
     compute_step_timeout: float = 300.0  # one server's convergence, then ERROR
     compute_shutdown_timeout: float = 30.0  # graceful stop before a hard one
+    # "auto": KVM when a probe guest boots under it (infra/virt/kvm_probe.py),
+    # else TCG; "kvm" or "tcg" force one (STRATA_COMPUTE_KVM=true means "kvm").
+    compute_accel: str = "auto"
+    # Cached base images no server of this host uses are removed once unused
+    # this long (Nova's remove_unused_original_minimum_age_seconds; negative:
+    # never), looked for every compute_image_cache_interval seconds.
+    compute_image_cache_min_age: float = 86400.0
+    compute_image_cache_interval: float = 2400.0
+    # The metadata service: the secret its proxies sign instance identities
+    # with (empty: one made once and kept in <data_dir>/metadata-secret, which
+    # suits one host; give every host the same value in production), the URL
+    # agents forward to (empty: public_url("metadata")) and the domain Nova
+    # appends to hostnames (its [api] dhcp_domain).
+    metadata_secret: str = ""
+    metadata_url: str = ""
+    metadata_dhcp_domain: str = "novalocal"
 
     @property
     def is_postgres(self) -> bool:
@@ -148,4 +165,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         compute_interval=float(env.get("STRATA_COMPUTE_INTERVAL", "5")),
         compute_step_timeout=float(env.get("STRATA_COMPUTE_STEP_TIMEOUT", "300")),
         compute_shutdown_timeout=float(env.get("STRATA_COMPUTE_SHUTDOWN_TIMEOUT", "30")),
+        compute_accel=env.get("STRATA_COMPUTE_ACCEL", "auto"),
+        compute_image_cache_min_age=float(env.get("STRATA_COMPUTE_IMAGE_CACHE_MIN_AGE", "86400")),
+        compute_image_cache_interval=float(env.get("STRATA_COMPUTE_IMAGE_CACHE_INTERVAL", "2400")),
+        metadata_secret=env.get("STRATA_METADATA_SECRET", ""),
+        metadata_url=env.get("STRATA_METADATA_URL", ""),
+        metadata_dhcp_domain=env.get("STRATA_METADATA_DHCP_DOMAIN", "novalocal"),
     )

@@ -67,7 +67,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     stop_webhooks = start_webhook_worker(cloud)
     relay = start_relay(cloud)
     network_agent = spawn_network_agent(cloud)
-    compute_agent = start_compute_agent(cloud)
+    compute_agent = start_compute_agent(cloud, relay.nats_url)  # its wake-ups: the relay's bus
     storage_agent = start_storage_agent(cloud)
     apps = [
         (factory(cloud), settings.bind_host, settings.ports[service])

@@ -23,6 +23,7 @@ class RunningRelay:
     relay: Relay
     bus_description: str
     stop: Callable[[], None]
+    nats_url: str = ""  # the JetStream server published to ("": the in-process bus)
 
 
 def choose_bus(cloud: Cloud) -> tuple[EventBus, str, NatsServerProcess | None]:
@@ -52,4 +53,5 @@ def start_relay(cloud: Cloud) -> RunningRelay:
         if server is not None:
             server.stop()
 
-    return RunningRelay(relay, description, stop)
+    nats_url = bus.url if isinstance(bus, NatsBus) else ""
+    return RunningRelay(relay, description, stop, nats_url)

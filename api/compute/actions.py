@@ -1,4 +1,5 @@
-"""Server actions (start, stop, reboot, console output) and instance actions."""
+"""Server actions (start, stop, reboot, console output, createImage) and
+instance actions."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.common.errors import ApiError
 from api.common.http import Call, json_response
+from api.compute.create_image import create_image
 from api.compute.servers import ServerApi
 from api.compute.support import (
     Caller,
@@ -62,8 +63,7 @@ class ActionApi:
         elif name == "os-getConsoleOutput":
             return self._console(doc, args)
         elif name == "createImage":
-            # Snapshots need the compute agent (it owns the disks); not built yet.
-            raise ApiError(501, "createImage is not implemented by Strata yet.")
+            return create_image(self.deps, who, server_id, args)
         else:
             raise bad_request(f"There is no such action: {name}")
         dispatch(self.deps, who, command)
@@ -114,7 +114,9 @@ class ActionApi:
                     "result": step["result"],
                 }
                 if who.is_admin:
-                    event["traceback"] = None
+                    # What went wrong (a failed snapshot's reason), where Nova
+                    # shows admins its traceback.
+                    event["traceback"] = step.get("traceback")
                 events.append(event)
             out["events"] = events
         return out

@@ -64,7 +64,7 @@ def server_detail(doc: Doc, who: Caller, base: str, addrs: Doc) -> Doc:
         "user_id": doc["user_id"],
         "metadata": body.get("metadata", {}),
         "hostId": host_id(doc["project_id"], doc["host"]),
-        "image": {"id": doc["image_id"], "links": links(base, "images", doc["image_id"])[1:]},
+        "image": _image(doc["image_id"], base),
         "flavor": _server_flavor(flavor, who, base),
         "created": nova_time(doc["created_at"]),
         "updated": nova_time(doc["updated_at"]),
@@ -83,7 +83,7 @@ def server_detail(doc: Doc, who: Caller, base: str, addrs: Doc) -> Doc:
         "OS-EXT-STS:task_state": doc["task_state"],
         "OS-EXT-STS:vm_state": doc["vm_state"],
         "OS-EXT-STS:power_state": int(doc["power_state"] or 0),
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": volumes_attached(body, who),
     }
     fault = body.get("fault")
     if fault and status in ("ERROR", "DELETED"):
@@ -113,6 +113,32 @@ def server_detail(doc: Doc, who: Caller, base: str, addrs: Doc) -> Doc:
     if who.at_least("2.26"):
         out["tags"] = doc["tags"]
     return out
+
+
+def _image(image_id: str, base: str) -> Doc | str:
+    """A volume-backed server has no image: Nova shows "" (the CLI then says
+    "N/A (booted from volume)")."""
+    if not image_id:
+        return ""
+    return {"id": image_id, "links": links(base, "images", image_id)[1:]}
+
+
+def volumes_attached(body: Doc, who: Caller) -> list[Doc]:
+    """The volumes the server records, boot volume first (2.3 adds
+    delete_on_termination)."""
+    volumes = sorted(
+        body.get("volumes", []),
+        key=lambda v: (
+            v.get("boot_index") is None or v["boot_index"] < 0,
+            v.get("boot_index") or 0,
+        ),
+    )
+    if who.at_least("2.3"):
+        return [
+            {"id": v["id"], "delete_on_termination": bool(v.get("delete_on_termination"))}
+            for v in volumes
+        ]
+    return [{"id": v["id"]} for v in volumes]
 
 
 def _server_flavor(flavor: Doc, who: Caller, base: str) -> Doc:

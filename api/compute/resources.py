@@ -90,6 +90,8 @@ class ResourceApi:
         )
         if inventory.get("hypervisor_driver"):
             out["strata:driver"] = inventory["hypervisor_driver"]
+        if inventory.get("hypervisor_driver_reason"):
+            out["strata:driver_reason"] = inventory["hypervisor_driver_reason"]
         return out
 
     def _hosts(self, call: Call, who: Caller) -> list[Doc]:

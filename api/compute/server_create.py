@@ -13,7 +13,7 @@ from typing import Any
 from api.common.errors import ApiError
 from api.compute.support import Caller, ComputeDeps, bad_request
 from commands.compute.networking import NetworkRequest
-from commands.compute.servers import CreateServer
+from commands.compute.servers import BlockDevice, CreateServer
 
 SCHEDULER_HINTS = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
 
@@ -151,22 +151,121 @@ def check_quota(
             )
 
 
-def _image_of(server: dict[str, Any]) -> str:
-    """The image to boot: imageRef, or the local image disk of a block device
-    mapping (the CLI sends one for every image boot). Volumes are not served."""
+SOURCE_TYPES = ("volume", "image", "snapshot", "blank")
+DESTINATION_TYPES = ("local", "volume")
+BOOT_SEQUENCE = (
+    "Block Device Mapping is Invalid: Boot sequence for the instance and image/block device "
+    "mapping combination is not valid."
+)
+
+
+def _int(bdm: dict[str, Any], key: str, minimum: int) -> int | None:
+    """Nova's schema takes integers, or strings of digits (the CLI's --block-device)."""
+    value = bdm.get(key)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+        if isinstance(value, bool) or number < minimum or isinstance(value, float):
+            raise ValueError(value)
+    except (TypeError, ValueError) as error:
+        raise bad_request(f"Invalid input for field/attribute {key}. Value: {value}.") from error
+    return number
+
+
+def _bool(bdm: dict[str, Any], key: str) -> bool:
+    value = bdm.get(key)
+    if value is None:
+        return False  # the CLI sends null when --delete-on-termination is not given
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise bad_request(f"Invalid input for field/attribute {key}. Value: {value}.")
+
+
+def _block_device(bdm: Any) -> tuple[str | None, BlockDevice | None]:
+    """One mapping as (the image booted locally, or a volume of the server)."""
+    if not isinstance(bdm, dict):
+        raise bad_request("Invalid input for field/attribute block_device_mapping_v2.")
+    source = bdm.get("source_type")
+    if source not in SOURCE_TYPES:
+        raise bad_request(
+            f"Invalid input for field/attribute source_type. Value: {source}. "
+            f"'{source}' is not one of {list(SOURCE_TYPES)}"
+        )
+    destination = bdm.get("destination_type") or ("volume" if source == "volume" else "local")
+    if destination not in DESTINATION_TYPES:
+        raise bad_request(
+            f"Invalid input for field/attribute destination_type. Value: {destination}. "
+            f"'{destination}' is not one of {list(DESTINATION_TYPES)}"
+        )
+    boot_index = _int(bdm, "boot_index", -1)
+    size = _int(bdm, "volume_size", 0)
+    ref = bdm.get("uuid")
+    if source != "blank":
+        if not isinstance(ref, str) or not ref:
+            raise bad_request(f"Invalid input for field/attribute uuid. Value: {ref}.")
+        _uuid(ref, f"Invalid input for field/attribute uuid. Value: {ref}.")
+    if destination == "local":
+        if source == "image" and boot_index == 0:
+            return ref, None
+        if source == "blank":
+            raise bad_request(
+                "Block Device Mapping is Invalid: local ephemeral and swap disks are not "
+                "supported by Strata; use a flavor's disk or a blank volume."
+            )
+        raise bad_request(
+            f"Block Device Mapping is Invalid: Mapping {source} to local is not supported."
+        )
+    device_name = bdm.get("device_name")
+    if device_name is not None and not isinstance(device_name, str):
+        raise bad_request(f"Invalid input for field/attribute device_name. Value: {device_name}.")
+    volume_type = bdm.get("volume_type")
+    if volume_type is not None and not isinstance(volume_type, str):
+        raise bad_request(f"Invalid input for field/attribute volume_type. Value: {volume_type}.")
+    device = BlockDevice(
+        source_type=source,
+        uuid=ref,
+        volume_size=size,
+        boot_index=boot_index,
+        delete_on_termination=_bool(bdm, "delete_on_termination"),
+        device_name=device_name or None,
+        volume_type=volume_type or None,
+    )
+    return None, device
+
+
+def boot_of(server: dict[str, Any]) -> tuple[str, list[BlockDevice]]:
+    """The image to boot (none for a volume-backed server) and the volumes of
+    the server, from imageRef and block_device_mapping_v2."""
     if server.get("block_device_mapping"):
-        raise ApiError(400, "Booting from volume is not supported by Strata yet.")
+        raise bad_request(
+            "The legacy block_device_mapping is not supported; use block_device_mapping_v2."
+        )
+    mappings = server.get("block_device_mapping_v2") or []
+    if not isinstance(mappings, list):
+        raise bad_request("Invalid input for field/attribute block_device_mapping_v2.")
     image = server.get("imageRef")
-    for bdm in server.get("block_device_mapping_v2") or []:
-        if not isinstance(bdm, dict):
-            raise bad_request("Invalid input for field/attribute block_device_mapping_v2.")
-        if bdm.get("source_type") != "image" or bdm.get("destination_type", "local") != "local":
-            raise ApiError(400, "Booting from volume is not supported by Strata yet.")
-        if str(bdm.get("boot_index", "")) == "0":
-            image = image or bdm.get("uuid")
-    if not image:
+    devices: list[BlockDevice] = []
+    boots = 0
+    for bdm in mappings:
+        local, device = _block_device(bdm)
+        if local is not None:
+            image = image or local
+            boots += 1
+        if device is not None:
+            devices.append(device)
+            boots += device.boot_index == 0
+    if boots > 1:
+        raise bad_request(BOOT_SEQUENCE)
+    if any(d.boot_index == 0 for d in devices):
+        return "", devices  # Nova ignores imageRef for a volume-backed server
+    if image is None:
         raise bad_request("Missing imageRef attribute")
-    return _ref(image, "imageRef")
+    if not image:
+        raise bad_request(BOOT_SEQUENCE)
+    return _ref(image, "imageRef"), devices
 
 
 def create_command(deps: ComputeDeps, who: Caller, body: Any) -> tuple[CreateServer, bool]:
@@ -175,7 +274,7 @@ def create_command(deps: ComputeDeps, who: Caller, body: Any) -> tuple[CreateSer
     server: dict[str, Any] = body["server"]
     if not isinstance(server.get("name"), str):
         raise bad_request("Invalid input for field/attribute name. Value: None.")
-    image_ref = _image_of(server)
+    image_ref, devices = boot_of(server)
     if "flavorRef" not in server:
         raise bad_request("Missing flavorRef attribute")
     metadata = server.get("metadata") or {}
@@ -218,5 +317,6 @@ def create_command(deps: ComputeDeps, who: Caller, body: Any) -> tuple[CreateSer
         different_host=hints["different_host"],
         tags=[str(t) for t in tags],
         config_drive=bool(server.get("config_drive")),
+        block_devices=devices,
     )
     return command, bool(server.get("return_reservation_id"))

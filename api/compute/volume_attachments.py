@@ -144,6 +144,9 @@ class VolumeAttachmentApi:
         server = self.servers.visible(who, call.path["id"])
         attachment = self._one(server["id"], call.path["volume_id"])
         self._require_state(server, "detach_volume")
+        for recorded in server["body"].get("volumes", []):
+            if recorded["id"] == attachment["volume_id"] and recorded.get("boot_index") == 0:
+                raise bad_request("Cannot detach a root device volume")
         command = RequestDetach(
             volume_id=uuid.UUID(attachment["volume_id"]),
             attachment_id=uuid.UUID(attachment["id"]),

@@ -32,6 +32,7 @@ class RegisterHost(Command):
     hypervisor_type: str = "QEMU"
     hypervisor_version: int = 0
     hypervisor_driver: str = ""
+    hypervisor_driver_reason: str = ""  # why this accelerator (a KVM probe's verdict)
     cpu_arch: str = "x86_64"
     host_ip: str = ""
     disabled: bool = False

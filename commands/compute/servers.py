@@ -9,7 +9,7 @@ import secrets
 import uuid
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from commands.bus import Command, Dependencies, Outcome, handler
 from commands.compute import networking, scheduling
@@ -21,6 +21,7 @@ from commands.compute.support import (
     find_keypair,
 )
 from commands.context import Context
+from commands.image.snapshots import abandon_snapshot
 from commands.unit_of_work import UnitOfWork
 from domain.compute.placement import NO_VALID_HOST, Request
 from domain.compute.servers import Server
@@ -43,12 +44,26 @@ class MetadataNotFound(NotFound):
         self.args = (self.message,)
 
 
+class BlockDevice(BaseModel):
+    """One volume of Nova's block_device_mapping_v2 (destination `volume`);
+    the API turns an image with destination `local` into `image_ref`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    source_type: Literal["image", "volume", "snapshot", "blank"]
+    uuid: str | None = None
+    volume_size: int | None = None
+    boot_index: int | None = None
+    delete_on_termination: bool = False
+    device_name: str | None = None
+    volume_type: str | None = None
+
+
 class CreateServer(Command):
     # Every boot claims on one of a few host aggregates: a burst of boots
     # loses many races there, each retried with backoff rather than refused.
     max_attempts: ClassVar[int | None] = 40
     name: str
-    image_ref: str
+    image_ref: str = ""  # none when the server boots from a volume
     flavor_ref: str
     description: str | None = None
     networks: list[networking.NetworkRequest] = Field(default_factory=list)
@@ -64,6 +79,7 @@ class CreateServer(Command):
     different_host: list[uuid.UUID] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     config_drive: bool = False
+    block_devices: list[BlockDevice] = Field(default_factory=list)
 
 
 class UpdateServer(Command):
@@ -94,8 +110,9 @@ class ServerAction(Command):
 class DeleteServer(Command):
     server_id: uuid.UUID
     floatingip_ids: list[uuid.UUID] = Field(default_factory=list)
-    # The volumes attached to it (the API reads them from the attachments
-    # read model); each is re-checked on its aggregate in this transaction.
+    # Volumes the caller believes attached, freed besides those the server
+    # records itself (attached before servers recorded their volumes); each
+    # is re-checked on its aggregate in this transaction.
     volume_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
@@ -143,8 +160,23 @@ def create_server(cmd: CreateServer, uow: UnitOfWork, ctx: Context, deps: Depend
     if not flavor.usable_by(ctx.project_id, ctx.is_admin):
         raise InvalidInput(f"Flavor {cmd.flavor_ref} could not be found.")
     snapshot = flavor.snapshot()
-    image = image_facts(uow, cmd.image_ref, ctx)
-    check_flavor_fits(snapshot, image)
+    # Imported here: the volume commands import this module.
+    from commands.volume import boot
+
+    root = next((d for d in cmd.block_devices if d.boot_index == 0), None)
+    if root is not None:
+        image = boot.check_root(uow, ctx, root)
+        # The root disk is a volume: only the memory check applies.
+        check_flavor_fits({**snapshot, "disk": 0}, image)
+    elif not cmd.image_ref:
+        raise InvalidInput(
+            "Block Device Mapping is Invalid: Boot sequence for the instance and image/block "
+            "device mapping combination is not valid."
+        )
+    else:
+        image = image_facts(uow, cmd.image_ref, ctx)
+        check_flavor_fits(snapshot, image)
+    boot.check_devices(uow, ctx, cmd.block_devices, cmd.max_count)
     key_data = None
     if cmd.key_name:
         try:
@@ -163,7 +195,7 @@ def create_server(cmd: CreateServer, uow: UnitOfWork, ctx: Context, deps: Depend
             name=cmd.name if cmd.max_count == 1 else f"{cmd.name}-{index + 1}",
             description=cmd.description,
             flavor=snapshot,
-            image_id=image.id,
+            image_id="" if root is not None else image.id,  # Nova's "" for volume-backed
             key_name=cmd.key_name,
             key_data=key_data,
             user_data=cmd.user_data,
@@ -208,6 +240,8 @@ def create_server(cmd: CreateServer, uow: UnitOfWork, ctx: Context, deps: Depend
                 uow, ctx, deps, server.id, host.hostname, zone, cmd.networks, cmd.security_group_ids
             )
         )
+        if cmd.block_devices:
+            boot.attach_devices(uow, ctx, server, host.hostname, cmd.block_devices)
     return {
         "id": servers[0].id,
         "ids": [s.id for s in servers],
@@ -265,11 +299,17 @@ def delete_server(cmd: DeleteServer, uow: UnitOfWork, ctx: Context, deps: Depend
     networking.unplug(uow, server.ports, cmd.floatingip_ids)
     scheduling.release(uow, server.host, str(server.id))
     # Its attachments go in the same transaction, so no volume is left
-    # in-use by a server that no longer exists. Imported here: the volume
-    # commands import this module (for ServerNotFound).
+    # in-use by a server that no longer exists. The server records its
+    # volumes with each attach, so an attach that committed just before is
+    # among them (one that comes after meets a deleted server). Imported
+    # here: the volume commands import this module (for ServerNotFound).
     from commands.volume.attachments import release_for_deleted_server
 
-    for volume_id in cmd.volume_ids:
-        release_for_deleted_server(uow, volume_id, str(server.id))
+    recorded = dict(server.volumes)
+    for volume_id in sorted(set(recorded) | {str(v) for v in cmd.volume_ids}):
+        discard = bool(recorded.get(volume_id, {}).get("delete_on_termination"))
+        release_for_deleted_server(uow, uuid.UUID(volume_id), str(server.id), discard)
+    # A snapshot in progress has nothing left to read: its image goes too.
+    abandon_snapshot(uow, server, "The server was deleted during the snapshot.")
     server.delete()
     return {"id": cmd.server_id}

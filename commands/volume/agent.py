@@ -12,8 +12,10 @@ import uuid
 from commands.bus import Command, Dependencies, Outcome, handler
 from commands.context import Context
 from commands.unit_of_work import UnitOfWork
+from commands.volume import boot
 from commands.volume.snapshots import forget_snapshot
 from commands.volume.support import snapshot_not_found, storage_hosts, volume_not_found
+from domain.compute.servers import Server
 from domain.errors import Forbidden
 from domain.volume.snapshots import Snapshot
 from domain.volume.volumes import Volume
@@ -121,6 +123,7 @@ def provisioned(
     volume = reported_volume(uow, cmd.volume_id)
     volume.provisioned()
     _thaw_source(uow, volume)
+    boot.volume_made(uow, volume)
     return {"id": volume.id}
 
 
@@ -148,6 +151,7 @@ def volume_failed(
     volume = reported_volume(uow, cmd.volume_id)
     volume.fail(cmd.reason[:255])
     _thaw_source(uow, volume)
+    boot.volume_not_made(uow, volume)
     return {"id": volume.id}
 
 
@@ -204,7 +208,7 @@ def detached(
     cmd: ReportVolumeDetached, uow: UnitOfWork, ctx: Context, deps: Dependencies
 ) -> Outcome:
     agent_only(ctx)
-    reported_volume(uow, cmd.volume_id).remove_attachment(str(cmd.attachment_id))
+    _remove_attachment(uow, cmd.volume_id, str(cmd.attachment_id), "")
     return {"id": str(cmd.attachment_id)}
 
 
@@ -213,5 +217,18 @@ def attach_failed(
     cmd: ReportAttachFailed, uow: UnitOfWork, ctx: Context, deps: Dependencies
 ) -> Outcome:
     agent_only(ctx)
-    reported_volume(uow, cmd.volume_id).remove_attachment(str(cmd.attachment_id), cmd.reason[:255])
+    _remove_attachment(uow, cmd.volume_id, str(cmd.attachment_id), cmd.reason[:255])
     return {"id": str(cmd.attachment_id)}
+
+
+def _remove_attachment(
+    uow: UnitOfWork, volume_id: uuid.UUID, attachment_id: str, reason: str
+) -> None:
+    """The attachment ends on the volume and on its server in one transaction."""
+    volume = reported_volume(uow, volume_id)
+    found = volume.attachments.get(attachment_id)
+    volume.remove_attachment(attachment_id, reason)
+    if found is not None:
+        server = uow.get(Server, uuid.UUID(str(found["server_id"])))
+        if server is not None:
+            server.volume_detached(str(volume.id), attachment_id)

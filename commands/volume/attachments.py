@@ -72,16 +72,42 @@ def _connect(
     volume.connect(attachment_id, connector, connection_info(facts, str(volume.id), mode))
 
 
+def connect_to_host(
+    uow: UnitOfWork, volume: Volume, attachment_id: str, host: str, device: str | None
+) -> None:
+    """Connected to a compute host, as Nova does before it plugs the disk."""
+    _connect(uow, volume, attachment_id, {"host": host, "mountpoint": device})
+
+
+def _server_for_attach(uow: UnitOfWork, ctx: Context, server_id: uuid.UUID) -> Server:
+    """The server a volume is attached to. The attachment is recorded on it in
+    the same transaction, so an attach racing the server's delete either
+    commits first (and the delete frees it) or meets the deleted server."""
+    server = uow.get_any(Server, server_id)
+    if server is None or (server.project_id != ctx.project_id and not ctx.is_admin):
+        raise ServerNotFound(server_id)
+    if server.deleted:
+        raise Conflict(
+            f"Cannot 'attach_volume' instance {server_id} while it is in task_state deleting"
+        )
+    return server
+
+
+def _forget_on_server(uow: UnitOfWork, server_id: str, volume_id: str, attachment_id: str) -> None:
+    server = uow.get(Server, uuid.UUID(server_id))
+    if server is not None:
+        server.volume_detached(volume_id, attachment_id)
+
+
 @handler(CreateAttachment)
 def create_attachment(
     cmd: CreateAttachment, uow: UnitOfWork, ctx: Context, deps: Dependencies
 ) -> Outcome:
     volume = load_volume(uow, ctx, cmd.volume_id)
-    server = uow.get(Server, cmd.server_id)
-    if server is None or (server.project_id != ctx.project_id and not ctx.is_admin):
-        raise ServerNotFound(cmd.server_id)
+    server = _server_for_attach(uow, ctx, cmd.server_id)
     attachment_id = str(uuid.uuid4())
     volume.reserve(attachment_id, str(server.id), cmd.mode)
+    server.attach_volume(str(volume.id), attachment_id)
     if cmd.connector:
         _connect(uow, volume, attachment_id, cmd.connector)
     return {"id": attachment_id, "volume_id": volume.id}
@@ -111,8 +137,9 @@ def delete_attachment(
 ) -> Outcome:
     """Cinder's delete: the caller (Nova) has already unplugged the disk."""
     volume = load_volume(uow, ctx, cmd.volume_id)
-    volume.attachment(str(cmd.attachment_id))
+    found = volume.attachment(str(cmd.attachment_id))
     volume.remove_attachment(str(cmd.attachment_id))
+    _forget_on_server(uow, str(found["server_id"]), str(volume.id), str(cmd.attachment_id))
     return {"id": str(cmd.attachment_id), "volume_id": volume.id}
 
 
@@ -130,22 +157,27 @@ def attach_to_server(
     cmd: AttachVolumeToServer, uow: UnitOfWork, ctx: Context, deps: Dependencies
 ) -> Outcome:
     volume = load_volume(uow, ctx, cmd.volume_id)
-    server = uow.get(Server, cmd.server_id)
-    if server is None or (server.project_id != ctx.project_id and not ctx.is_admin):
-        raise ServerNotFound(cmd.server_id)
+    server = _server_for_attach(uow, ctx, cmd.server_id)
     if not server.host:
         raise Conflict(f"Cannot 'attach_volume' instance {server.id} while it has no host")
     attachment_id = str(uuid.uuid4())
     volume.reserve(attachment_id, str(server.id))
-    _connect(uow, volume, attachment_id, {"host": server.host, "mountpoint": cmd.device})
+    server.attach_volume(str(volume.id), attachment_id)
+    connect_to_host(uow, volume, attachment_id, server.host, cmd.device)
     return {"id": attachment_id, "volume_id": volume.id}
 
 
-def release_for_deleted_server(uow: UnitOfWork, volume_id: uuid.UUID, server_id: str) -> None:
+def release_for_deleted_server(
+    uow: UnitOfWork, volume_id: uuid.UUID, server_id: str, discard: bool = False
+) -> None:
     """For Nova's server delete handler, in its own transaction: the server's
-    attachments of this volume go with it, so none can dangle."""
+    attachments of this volume go with it, so none can dangle; with
+    `discard` (delete_on_termination) the volume goes too."""
     volume = uow.get(Volume, volume_id)
-    if volume is not None:
-        for attachment_id, found in list(volume.attachments.items()):
-            if found["server_id"] == server_id:
-                volume.remove_attachment(attachment_id, "the server was deleted")
+    if volume is None:
+        return
+    for attachment_id, found in list(volume.attachments.items()):
+        if found["server_id"] == server_id:
+            volume.remove_attachment(attachment_id, "the server was deleted")
+    if discard and volume.discard() and not volume.host:
+        volume.gone()  # never reached a host: no file to remove

@@ -90,8 +90,9 @@ def _image_source(uow: UnitOfWork, ctx: Context, ref: str) -> tuple[dict[str, ob
     return source, max(1, math.ceil(needed / s.GIB))
 
 
-@handler(CreateVolume)
-def create_volume(cmd: CreateVolume, uow: UnitOfWork, ctx: Context, deps: Dependencies) -> Outcome:
+def build_volume(uow: UnitOfWork, ctx: Context, cmd: CreateVolume) -> Volume:
+    """A new volume, placed on a storage host (or failed, when there is none),
+    added to the unit of work: Cinder's create, and Nova's boot volumes."""
     if not ctx.project_id:
         raise InvalidInput("A project-scoped token is needed to create volumes.")
     given = [x for x in (cmd.image_id, cmd.snapshot_id, cmd.source_volid) if x]
@@ -116,9 +117,13 @@ def create_volume(cmd: CreateVolume, uow: UnitOfWork, ctx: Context, deps: Depend
         parent = uow.get(Volume, uuid.UUID(snapshot.volume_id))
         minimum, host = snapshot.size, snapshot.host
         bootable = bool(parent and parent.bootable)
+        if parent is not None and parent.source.get("image_metadata"):
+            source["image_metadata"] = parent.source["image_metadata"]
     elif cmd.source_volid:
         origin = load_volume(uow, ctx, cmd.source_volid)
         source = {"kind": "volume", "id": str(origin.id)}
+        if origin.source.get("image_metadata"):
+            source["image_metadata"] = origin.source["image_metadata"]
         minimum, host, bootable = origin.size, origin.host, origin.bootable
     elif cmd.image_id:
         source, minimum = _image_source(uow, ctx, cmd.image_id)
@@ -146,7 +151,12 @@ def create_volume(cmd: CreateVolume, uow: UnitOfWork, ctx: Context, deps: Depend
     if host is None:
         volume.fail(NO_VALID_BACKEND)  # recorded, as Cinder's scheduler does
     uow.add(volume)
-    return {"id": volume.id}
+    return volume
+
+
+@handler(CreateVolume)
+def create_volume(cmd: CreateVolume, uow: UnitOfWork, ctx: Context, deps: Dependencies) -> Outcome:
+    return {"id": build_volume(uow, ctx, cmd).id}
 
 
 @handler(UpdateVolume)

@@ -93,18 +93,29 @@ class Server(Resource):
         self.launched_at: datetime | None = None
         self.fault: dict[str, Any] | None = None
         self.console_output = ""
+        # volume id -> {attachment_id, boot_index, delete_on_termination, ready}:
+        # recorded in the same transaction as each volume's attachment, so a
+        # delete frees exactly these, however late a read model is.
+        self.volumes: dict[str, dict[str, Any]] = {}
 
     @property
     def status(self) -> str:
         return s.server_status(self.vm_state, self.task_state)
 
     @property
+    def volume_backed(self) -> bool:
+        """Nova's rule: a server without an image boots from a volume."""
+        return not self.image_id
+
+    @property
     def resources(self) -> dict[str, int]:
-        """What the server's flavor claims on its host."""
+        """What the server's flavor claims on its host (a volume-backed root
+        disk lives on the storage host, so only ephemeral disk is claimed)."""
+        root = 0 if self.volume_backed else int(self.flavor["disk"])
         return {
             "vcpus": int(self.flavor["vcpus"]),
             "memory_mb": int(self.flavor["ram"]),
-            "disk_gb": int(self.flavor["disk"]) + int(self.flavor.get("ephemeral", 0)),
+            "disk_gb": root + int(self.flavor.get("ephemeral", 0)),
         }
 
     # -- placement and networking (recorded in the create transaction) -------
@@ -206,7 +217,9 @@ class Server(Resource):
 
     def became_active(self, host: str) -> None:
         self.require_alive()
-        if self.vm_state == s.ACTIVE and self.task_state is None and self.host == host:
+        # A snapshot's task is ended by its own report, never by a power report.
+        idle = (None, s.IMAGE_SNAPSHOT)
+        if self.vm_state == s.ACTIVE and self.task_state in idle and self.host == host:
             return  # a repeated report changes nothing
         self.trigger_event(self.BecameActive, host=host)
 
@@ -215,8 +228,8 @@ class Server(Resource):
 
     def stopped(self) -> None:
         self.require_alive()
-        if self.vm_state == s.STOPPED and self.task_state is None:
-            return
+        if self.vm_state == s.STOPPED and self.task_state in (None, s.IMAGE_SNAPSHOT):
+            return  # (a snapshot of a stopped server goes on: its own report ends it)
         self._stopped()
 
     @event(Stopped)
@@ -281,3 +294,138 @@ class Server(Resource):
     @event(ConsoleOutputRecorded)
     def _console(self, output: str) -> None:
         self.console_output = output
+
+    # -- volumes: recorded with each attachment, in the same transaction -------
+    class VolumeAttached(Aggregate.Event):
+        class_version = 1
+        volume_id: str
+        attachment_id: str
+        boot_index: int | None
+        delete_on_termination: bool
+        ready: bool
+
+        def apply(self, aggregate: Aggregate) -> None:
+            server: Server = aggregate  # type: ignore[assignment]
+            server.volumes = {
+                **server.volumes,
+                self.volume_id: {
+                    "attachment_id": self.attachment_id,
+                    "boot_index": self.boot_index,
+                    "delete_on_termination": self.delete_on_termination,
+                    "ready": self.ready,
+                },
+            }
+
+    def attach_volume(
+        self,
+        volume_id: str,
+        attachment_id: str,
+        boot_index: int | None = None,
+        delete_on_termination: bool = False,
+        ready: bool = True,
+    ) -> None:
+        """`ready`: the volume exists; a volume still being created for the
+        server's boot is not, and holds the boot (`wait_for_volumes`)."""
+        self.require_alive()
+        if volume_id in self.volumes:
+            raise InvalidInput(
+                f"Invalid volume: Volume {volume_id} is already attached to server {self.id}."
+            )
+        self.trigger_event(
+            self.VolumeAttached,
+            volume_id=volume_id,
+            attachment_id=attachment_id,
+            boot_index=boot_index,
+            delete_on_termination=delete_on_termination,
+            ready=ready,
+        )
+
+    class VolumeDetached(Aggregate.Event):
+        class_version = 1
+        volume_id: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            server: Server = aggregate  # type: ignore[assignment]
+            server.volumes = {k: v for k, v in server.volumes.items() if k != self.volume_id}
+
+    def volume_detached(self, volume_id: str, attachment_id: str) -> None:
+        """The attachment `attachment_id` ended (a stale one changes nothing)."""
+        if self.deleted:
+            return
+        found = self.volumes.get(volume_id)
+        if found is not None and found["attachment_id"] == attachment_id:
+            self.trigger_event(self.VolumeDetached, volume_id=volume_id)
+
+    class WaitingForVolumes(Aggregate.Event):
+        class_version = 1
+
+        def apply(self, aggregate: Aggregate) -> None:
+            server: Server = aggregate  # type: ignore[assignment]
+            server.task_state = s.BLOCK_DEVICE_MAPPING
+
+    def wait_for_volumes(self) -> None:
+        """Hold the boot (BUILD, task block_device_mapping) until every volume
+        made for it exists; the compute agent defines nothing meanwhile."""
+        self.require_alive()
+        if any(not v["ready"] for v in self.volumes.values()):
+            self.trigger_event(self.WaitingForVolumes)
+
+    class VolumeReady(Aggregate.Event):
+        class_version = 1
+        volume_id: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            server: Server = aggregate  # type: ignore[assignment]
+            found = server.volumes[self.volume_id]
+            server.volumes = {**server.volumes, self.volume_id: {**found, "ready": True}}
+            waiting = server.task_state == s.BLOCK_DEVICE_MAPPING
+            if waiting and all(v["ready"] for v in server.volumes.values()):
+                server.task_state = s.SPAWNING
+
+    def volume_ready(self, volume_id: str) -> None:
+        """A volume made for the boot exists; the last one lets the boot go on.
+        Every such report changes the server, so two volumes becoming ready at
+        once are serialised here and the last one is never missed."""
+        if self.deleted or self.vm_state != s.BUILDING:
+            return
+        found = self.volumes.get(volume_id)
+        if found is not None and not found["ready"]:
+            self.trigger_event(self.VolumeReady, volume_id=volume_id)
+
+    # -- snapshots to an image (createImage) ------------------------------------
+    # The image a snapshot in progress writes to. A class default, so servers
+    # saved before snapshots existed replay unchanged.
+    snapshot_image_id: str | None = None
+
+    class SnapshotStarted(Aggregate.Event):
+        class_version = 1
+        image_id: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            server: Server = aggregate  # type: ignore[assignment]
+            server.task_state = s.IMAGE_SNAPSHOT
+            server.snapshot_image_id = self.image_id
+
+    def start_snapshot(self, image_id: str) -> None:
+        """Nova's createImage rule: an ACTIVE or SHUTOFF server with no task."""
+        self._check("createImage", (s.ACTIVE, s.STOPPED))
+        self.trigger_event(self.SnapshotStarted, image_id=image_id)
+
+    class SnapshotEnded(Aggregate.Event):
+        class_version = 1
+        image_id: str
+        error: str | None  # None: the image holds the snapshot
+
+        def apply(self, aggregate: Aggregate) -> None:
+            server: Server = aggregate  # type: ignore[assignment]
+            server.task_state = None
+            server.snapshot_image_id = None
+
+    def end_snapshot(self, image_id: str, error: str | None = None) -> bool:
+        """The snapshot to `image_id` ended; the server keeps its vm_state
+        whatever happened (a failed snapshot is not a broken server). A report
+        about any other snapshot changes nothing, so reports may repeat."""
+        if self.deleted or self.snapshot_image_id != image_id:
+            return False
+        self.trigger_event(self.SnapshotEnded, image_id=image_id, error=error)
+        return True

@@ -20,11 +20,15 @@ DELETED = "deleted"
 # task_states
 SCHEDULING = "scheduling"
 SPAWNING = "spawning"
+BLOCK_DEVICE_MAPPING = "block_device_mapping"  # waiting for volumes made for the boot
 POWERING_OFF = "powering-off"
 POWERING_ON = "powering-on"
 REBOOTING = "rebooting"
 REBOOTING_HARD = "rebooting_hard"
 DELETING = "deleting"
+# A snapshot to an image is being taken (Nova's image_snapshot; its
+# image_pending_upload and image_uploading steps are folded into this one).
+IMAGE_SNAPSHOT = "image_snapshot"
 
 # power_states (Nova's integers, shown as OS-EXT-STS:power_state)
 NOSTATE = 0

@@ -213,6 +213,27 @@ class Image(Resource):
     def _fail_upload(self, reason: str, status: str) -> None:
         self.status = status
 
+    def begin_snapshot_upload(self) -> bool:
+        """A compute agent starts writing a server snapshot's data (queued →
+        saving). An agent restarted mid-write finds it saving and writes it
+        again; any other status means there is no longer anything to write."""
+        if self.deleted or self.status not in ("queued", "saving"):
+            return False
+        if self.status == "queued":
+            self._start_upload()
+        return True
+
+    def abandon(self, reason: str) -> bool:
+        """Give up an image whose data was never going to arrive (a failed
+        server snapshot): killed, with the reason kept in the log, then
+        deleted as Nova deletes it, so no empty image is left in the list.
+        An image that got its data, or is gone already, stays as it is."""
+        if self.deleted or self.status not in ("queued", "saving"):
+            return False
+        self._fail_upload(reason, "killed")
+        self.delete()
+        return True
+
     # -- activation -----------------------------------------------------------------
     class Deactivated(Aggregate.Event):
         class_version = 1

@@ -64,7 +64,11 @@ class Attachable(Resource):
             }
             volume._derive_status()
 
-    def reserve(self, attachment_id: str, server_id: str, mode: str = "rw") -> None:
+    def reserve(
+        self, attachment_id: str, server_id: str, mode: str = "rw", while_creating: bool = False
+    ) -> None:
+        """`while_creating`: a volume made for a server's boot is reserved for
+        it in the same transaction that creates it, before its file exists."""
         self.require_alive()
         if mode not in MODES:
             raise InvalidInput(f"Invalid input received: Invalid attach mode '{mode}'.")
@@ -73,7 +77,9 @@ class Attachable(Resource):
                 f"Invalid volume: Volume {self.id} cannot be attached while a snapshot or "
                 "clone of it is being created."
             )
-        busy = (s.AVAILABLE, s.RESERVED, s.IN_USE, s.ATTACHING)
+        busy: tuple[str, ...] = (s.AVAILABLE, s.RESERVED, s.IN_USE, s.ATTACHING)
+        if while_creating:
+            busy = (*busy, s.CREATING)
         s.require("volume", self.id, "attach", self.status, busy)
         if self.attachments and not self.multiattach:
             raise InvalidInput(

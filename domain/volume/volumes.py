@@ -167,6 +167,21 @@ class Volume(Uploadable):
     def _delete_requested(self) -> None:
         self.status = s.DELETING
 
+    def discard(self) -> bool:
+        """Deleted with its server (Nova's delete_on_termination), its
+        attachments already removed: also while it is still being created
+        (the storage agent removes whatever file a creation left). False when
+        it must stay: snapshots depend on it or a copy of it is being taken."""
+        self.require_alive()
+        if self.status == s.DELETING:
+            return True
+        if self.attachments or self.snapshot_ids or self.freezes:
+            return False
+        if self.status not in (*s.DELETABLE, s.CREATING):
+            return False
+        self._delete_requested()
+        return True
+
     class StatusReset(Aggregate.Event):
         class_version = 1
         status: str
@@ -239,7 +254,10 @@ class Volume(Uploadable):
 
     @event(Provisioned)
     def _provisioned(self, size: int) -> None:
+        # A volume made for a server's boot was reserved for it while being
+        # created: it becomes `reserved`, not `available`.
         self.status, self.reason = s.AVAILABLE, None
+        self._derive_status()
 
     class Extended(Aggregate.Event):
         class_version = 1

@@ -42,6 +42,17 @@ class Nic:
 
 
 @dataclass(frozen=True)
+class VolumeFile:
+    """A volume in the domain's definition (a boot volume): its id is the
+    disk's serial, as for a hot-plugged one."""
+
+    volume_id: str
+    path: Path
+    fmt: str
+    dev: str
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     server_id: str
     title: str
@@ -57,6 +68,8 @@ class DomainSpec:
     nics: tuple[Nic, ...] = field(default_factory=tuple)
     console_log: Path | None = None
     host: str = ""
+    disk_serial: str | None = None  # the root disk is a volume: its id
+    volumes: tuple[VolumeFile, ...] = field(default_factory=tuple)
 
     @property
     def name(self) -> str:
@@ -70,11 +83,15 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return node
 
 
-def _disk(devices: ET.Element, path: Path, fmt: str, dev: str, readonly: bool) -> None:
+def _disk(
+    devices: ET.Element, path: Path, fmt: str, dev: str, readonly: bool, serial: str | None = None
+) -> None:
     disk = _sub(devices, "disk", type="file", device="disk")
     _sub(disk, "driver", name="qemu", type=fmt, cache="none" if not readonly else "default")
     _sub(disk, "source", file=str(path))
     _sub(disk, "target", dev=dev, bus="virtio")
+    if serial is not None:
+        _sub(disk, "serial", serial)
     if readonly:
         _sub(disk, "readonly")
 
@@ -107,9 +124,11 @@ def render_domain(spec: DomainSpec) -> str:
     _sub(domain, "on_reboot", "restart")
     _sub(domain, "on_crash", "destroy")
     devices = _sub(domain, "devices")
-    _disk(devices, spec.disk, spec.disk_format, "vda", readonly=False)
+    _disk(devices, spec.disk, spec.disk_format, "vda", readonly=False, serial=spec.disk_serial)
     if spec.seed is not None:
         _disk(devices, spec.seed, "raw", "vdb", readonly=True)
+    for volume in spec.volumes:
+        _disk(devices, volume.path, volume.fmt, volume.dev, readonly=False, serial=volume.volume_id)
     for nic in spec.nics:
         # type='ethernet': libvirt only creates the tap; the network agent
         # owns the bridge, so plugging stays in one place.

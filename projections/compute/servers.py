@@ -27,6 +27,7 @@ ACTION_EVENTS = {
     "stop": "compute_stop_instance",
     "reboot": "compute_reboot_instance",
     "delete": "compute_terminate_instance",
+    "createImage": "compute_snapshot_instance",
 }
 
 
@@ -86,7 +87,7 @@ class ServerRows(Projection):
         )
         self.update(cur, SERVERS, {"last_action": request_id}, {"id": server_id})
 
-    def _finish_action(self, cur: Cursor, e: Any, result: str) -> None:
+    def _finish_action(self, cur: Cursor, e: Any, result: str, reason: str | None = None) -> None:
         server_id = str(e.originator_id)
         found = self._body(cur, server_id)
         if found is None or not found[1]:
@@ -102,10 +103,11 @@ class ServerRows(Projection):
         if row is None:
             return
         finished = format_time(e.timestamp)
+        ended: dict[str, Any] = {"finish_time": finished, "result": result}
+        if reason is not None:
+            ended["traceback"] = reason  # what went wrong, where Nova keeps its traceback
         steps = [
-            {**step, "finish_time": finished, "result": result}
-            if step.get("finish_time") is None
-            else step
+            {**step, **ended} if step.get("finish_time") is None else step
             for step in from_json(row["events"], [])
         ]
         changes: dict[str, Any] = {"events": steps, "updated_at": finished}
@@ -235,3 +237,61 @@ class ServerRows(Projection):
         self._change(cur, e, {**columns, "terminated_at": e.timestamp})
         self._start_action(cur, e, "delete")
         self._finish_action(cur, e, "Success")
+
+    # -- snapshots to an image -------------------------------------------------------
+    @handles(Server.SnapshotStarted)
+    def _snapshot_started(self, cur: Cursor, e: Server.SnapshotStarted) -> None:
+        self._change(cur, e, {"task_state": s.IMAGE_SNAPSHOT}, snapshot_image_id=e.image_id)
+        self._start_action(cur, e, "createImage")
+
+    @handles(Server.SnapshotEnded)
+    def _snapshot_ended(self, cur: Cursor, e: Server.SnapshotEnded) -> None:
+        self._change(cur, e, {"task_state": None}, snapshot_image_id=None)
+        self._finish_action(cur, e, "Success" if e.error is None else "Error", e.error)
+
+    # -- volumes the server records (boot volumes and attachments) ----------------------
+    def _volumes(self, cur: Cursor, server_id: str) -> list[dict[str, Any]]:
+        found = self._body(cur, server_id)
+        return list(found[0].get("volumes", [])) if found is not None else []
+
+    @handles(Server.VolumeAttached)
+    def _volume_attached(self, cur: Cursor, e: Server.VolumeAttached) -> None:
+        entry = {
+            "id": e.volume_id,
+            "attachment_id": e.attachment_id,
+            "boot_index": e.boot_index,
+            "delete_on_termination": e.delete_on_termination,
+            "ready": e.ready,
+        }
+        volumes = self._volumes(cur, str(e.originator_id))
+        self._change(cur, e, {}, volumes=[v for v in volumes if v["id"] != e.volume_id] + [entry])
+
+    @handles(Server.VolumeDetached)
+    def _volume_detached(self, cur: Cursor, e: Server.VolumeDetached) -> None:
+        volumes = self._volumes(cur, str(e.originator_id))
+        self._change(cur, e, {}, volumes=[v for v in volumes if v["id"] != e.volume_id])
+
+    @handles(Server.WaitingForVolumes)
+    def _waiting_for_volumes(self, cur: Cursor, e: Server.WaitingForVolumes) -> None:
+        self._change(cur, e, {"task_state": s.BLOCK_DEVICE_MAPPING})
+
+    @handles(Server.VolumeReady)
+    def _volume_ready(self, cur: Cursor, e: Server.VolumeReady) -> None:
+        server_id = str(e.originator_id)
+        found = self._body(cur, server_id)
+        if found is None:
+            return
+        volumes = [
+            {**v, "ready": True} if v["id"] == e.volume_id else v
+            for v in found[0].get("volumes", [])
+        ]
+        columns: dict[str, Any] = {}
+        cur.execute(
+            sql.SQL("SELECT task_state FROM {} WHERE id = %s").format(self.table(SERVERS)),
+            [server_id],
+        )
+        row = cur.fetchone()
+        # The same rule as the aggregate: the last volume made lets the boot go on.
+        if row and row["task_state"] == s.BLOCK_DEVICE_MAPPING and all(v["ready"] for v in volumes):
+            columns["task_state"] = s.SPAWNING
+        self._change(cur, e, columns, volumes=volumes)

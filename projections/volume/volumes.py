@@ -96,6 +96,7 @@ class VolumeRows(Projection):
     @handles(Volume.Provisioned)
     def _provisioned(self, cur: Cursor, e: Volume.Provisioned) -> None:
         self._volume(cur, e, {"status": s.AVAILABLE}, {"reason": None})
+        self._rederive(cur, e)  # a boot volume was reserved while being created
 
     @handles(Volume.Extended)
     def _extended(self, cur: Cursor, e: Volume.Extended) -> None:

@@ -26,6 +26,7 @@ from tests.bench import (
     bench_compute,
     bench_log,
     bench_network,
+    bench_snapshot,
     bench_volume,
 )
 from tests.support.services import database_name, drop_database, fresh_database, postgres_dsn
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             "network": lambda: _with_database(admin, tmp, bench_network.run),
             "volume": lambda: _with_database(admin, tmp / "volume", bench_volume.run),
             "compute": lambda: bench_compute.run(tmp / "compute", None),
+            "snapshot": lambda: bench_snapshot.run(tmp / "snapshot"),
         }
         for name, bench in benches.items():
             if args.only and name not in args.only:

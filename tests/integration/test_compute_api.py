@@ -152,8 +152,10 @@ def test_server_lifecycle_over_http(env: ComputeEnv) -> None:
     assert alice.ok("GET", f"/v2.1/servers/{server_id}")["server"]["status"] == "HARD_REBOOT"
     console = alice.ok("POST", f"/v2.1/servers/{server_id}/action", {"os-getConsoleOutput": {}})
     assert console == {"output": ""}
-    code, _ = alice("POST", f"/v2.1/servers/{server_id}/action", {"createImage": {"name": "s"}})
-    assert code == 501
+    snapshot = {"createImage": {"name": "s"}}  # waits for the reboot to end
+    code, answer = alice("POST", f"/v2.1/servers/{server_id}/action", snapshot)
+    assert code == 409
+    assert "while it is in task_state rebooting_hard" in answer["conflictingRequest"]["message"]
     renamed = alice.ok("PUT", f"/v2.1/servers/{server_id}", {"server": {"name": "renamed"}})
     assert renamed["server"]["name"] == "renamed"
     assert alice("PUT", f"/v2.1/servers/{server_id}/tags/db", **V)[0] == 201

@@ -19,10 +19,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from domain.compute import states as s
 from domain.volume import states as vs
+from infra.image_store import DataFacts, ImageStore
 from infra.virt.domain_xml import (
     disk_targets,
     domain_name,
@@ -33,6 +35,8 @@ from infra.virt.domain_xml import (
 from infra.virt.hypervisor import RUNNING, SHUTDOWN, Hypervisor, HypervisorError
 from workers.compute import plan
 from workers.compute.disks import Disks
+from workers.compute.image_cache import ImageCache
+from workers.compute.snapshot import Snapshots, take_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,10 @@ class Reporter(Protocol):
     def failed(self, server_id: str, reason: str, details: str) -> None: ...
     def power(self, server_id: str, power_state: int) -> None: ...
     def console(self, server_id: str, output: str) -> None: ...
+    # Snapshots to an image (workers/compute/snapshot.py says what each means).
+    def snapshot_uploading(self, server_id: str, image_id: str) -> bool: ...
+    def snapshot_taken(self, server_id: str, image_id: str, facts: DataFacts) -> bool: ...
+    def snapshot_failed(self, server_id: str, image_id: str, reason: str) -> None: ...
 
 
 class VolumeReporter(Protocol):
@@ -58,6 +66,9 @@ class AgentOptions:
     step_timeout: float = 300.0
     shutdown_timeout: float = 30.0
     workers: int = 4
+    # The base-image cache (workers/compute/image_cache.py); negative: kept for ever.
+    image_cache_min_age: float = 86400.0
+    image_cache_interval: float = 2400.0
 
 
 @dataclass
@@ -70,6 +81,9 @@ class _Job:
     # a libvirtd restart cannot put every running server into ERROR.
     pending: bool = True
     timed_out: bool = False
+    # The image a snapshot step writes: its failure ends the snapshot, not
+    # the server (Nova never puts a server in ERROR for a failed snapshot).
+    snapshot: str | None = None
 
 
 class ComputeAgent:
@@ -94,6 +108,11 @@ class ComputeAgent:
         self._lock = threading.Lock()
         self._console_seen: dict[str, float] = {}
         self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="compute-job")
+        store = ImageStore(disks.images_dir)
+        self.snapshots = Snapshots(disks, store, options.step_timeout)
+        self.image_cache = ImageCache(
+            disks, options.image_cache_min_age, options.image_cache_interval, clock
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -110,6 +129,9 @@ class ComputeAgent:
             for attachment in state["attachments"]:
                 volumes.setdefault(str(attachment["server_id"]), []).append(attachment)
         domains = self.hv.domains(self.options.host)
+        with self._lock:
+            idle = not self._jobs  # no job copies or reads a cached image now
+        self.image_cache.tick(servers.values(), domains, idle)
         for server_id, server in servers.items():
             pending = server["vm_state"] == s.BUILDING or server["task_state"] is not None
             wanted = None if volumes is None else volumes[server_id]
@@ -173,11 +195,17 @@ class ComputeAgent:
         for server_id, job in late:
             reason = f"Timed out after {self.options.step_timeout:.0f}s while {job.step}"
             log.warning("server %s: %s", server_id, reason)
+            if job.snapshot is not None:
+                self.reporter.snapshot_failed(server_id, job.snapshot, reason)
+                continue
             self.reporter.failed(server_id, reason, "")
 
     def _failed(self, server_id: str, job: _Job, error: Exception) -> None:
         log.warning("server %s: %s failed: %s", server_id, job.step, error)
-        if job.pending and not job.timed_out:  # a timeout was reported already
+        if job.snapshot is not None and not job.timed_out:
+            reason = f"Failed while {job.step}: {error}"
+            self.reporter.snapshot_failed(server_id, job.snapshot, reason[:255])
+        elif job.pending and not job.timed_out:  # a timeout was reported already
             self.reporter.failed(server_id, f"Failed while {job.step}: {error}"[:255], repr(error))
 
     # -- one server ---------------------------------------------------------------
@@ -187,6 +215,16 @@ class ComputeAgent:
         domain = self._server_power(server)
         if domain is not None and volumes is not None:
             self._volumes(str(server["id"]), domain, volumes)
+        if domain is not None and server.get("snapshot_image_id"):
+            self._snapshot(str(server["id"]), str(server["snapshot_image_id"]))
+
+    def _snapshot(self, server_id: str, image_id: str) -> None:
+        with self._lock:
+            job = self._jobs.get(server_id)
+            if job is not None:
+                job.snapshot = image_id
+        step = functools.partial(self._step, server_id)
+        take_snapshot(self.snapshots, self.reporter, server_id, image_id, step)
 
     def _server_power(self, server: dict[str, Any]) -> Any | None:
         server_id = str(server["id"])
@@ -194,6 +232,8 @@ class ComputeAgent:
         if vm_state == s.ERROR:
             self._record_console(server_id)
             return None  # left as it is, for the user to inspect, reboot or delete
+        if task == s.BLOCK_DEVICE_MAPPING:
+            return None  # its volumes are still being made: nothing to define yet
         domain = self.hv.lookup(domain_name(server_id))
         if domain is None:
             domain = self._define(server)
@@ -249,8 +289,12 @@ class ComputeAgent:
         self._step(server_id, "looking up the image")
         boot = plan.boot_images(server, self.images)
         flavor = server.get("flavor") or {}
-        self._step(server_id, f"caching image {boot.disk} and creating the disk")
-        disk = self.disks.overlay(server_id, boot.disk, int(flavor.get("disk", 0)))
+        root = plan.root_volume(server)
+        if root is not None:  # the root disk is the boot volume's file
+            disk = Path(root["device_path"])
+        else:
+            self._step(server_id, f"caching image {boot.disk} and creating the disk")
+            disk = self.disks.overlay(server_id, boot.disk, int(flavor.get("disk", 0)))
         kernel = initrd = None
         if boot.kernel:
             self._step(server_id, f"caching kernel {boot.kernel}")
@@ -330,7 +374,7 @@ class ComputeAgent:
             if status == vs.ATTACH_ATTACHING:
                 report.volume_attached(volume_id, attachment_id, f"/dev/{dev}")
         for volume_id, dev in present.items():
-            if volume_id in owned:
+            if volume_id in owned or dev == "vda":  # a boot volume is never unplugged
                 continue
             try:
                 self._step(server_id, f"unplugging stray volume disk {dev}")

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -148,3 +149,30 @@ class Disks:
             except ValueError:
                 continue
         return found
+
+    def prune_base(self, in_use: set[str], min_age: float) -> list[str]:
+        """Remove cached images not in `in_use` whose last use (their mtime)
+        is more than `min_age` seconds ago, and mark those in use as used
+        now; never one being copied (its lock is held). Also removes copies
+        a crash left behind, as old. What was removed, by image id."""
+        now = time.time()
+        removed = []
+        for path in sorted((self.root / BASE).iterdir()):
+            # `.<image_id>.<random>.part`: a copy in progress, or a crash's debris.
+            part = path.name.startswith(".") and path.name.endswith(".part")
+            image_id = path.name.split(".")[1] if part else path.name
+            lock = self._lock(image_id)
+            if not lock.acquire(blocking=False):
+                continue
+            try:
+                if not part and image_id in in_use:
+                    os.utime(path, (now, now))
+                elif now - path.stat().st_mtime > min_age:
+                    path.unlink()
+                    if not part:
+                        removed.append(image_id)
+            except FileNotFoundError:
+                continue
+            finally:
+                lock.release()
+        return removed

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.virt.domain_xml import DomainSpec, Nic
+from infra.virt.domain_xml import DomainSpec, Nic, VolumeFile
 from infra.virt.qemu_img import DiskError
 from infra.virt.seed import SeedData
 from workers.network import names
@@ -33,18 +33,37 @@ class BootImages:
     cmdline: str
 
 
+def root_volume(server: dict[str, Any]) -> dict[str, Any] | None:
+    """The boot volume of a volume-backed server (None: it boots an image)."""
+    if not server.get("volume_backed"):
+        return None
+    for device in server.get("block_devices") or []:
+        if device["boot_index"] == 0:
+            return dict(device)
+    raise DiskError(f"server {server['id']} boots from a volume that is not connected")
+
+
 def boot_images(server: dict[str, Any], images: ImageLookup) -> BootImages:
-    """The disk image, plus the kernel and ramdisk its properties name."""
-    image_id = str(server["image_id"])
-    image = images(image_id)
-    if image is None:
-        raise DiskError(f"image {image_id} not found")
-    props = image.get("properties") or {}
+    """The disk image, plus the kernel and ramdisk its properties name (for a
+    boot volume, those of the image it was made from, as Nova reads them)."""
+    root = root_volume(server)
+    if root is not None:
+        image_id = ""
+        props = root.get("image_metadata") or {}
+    else:
+        image_id = str(server["image_id"])
+        image = images(image_id)
+        if image is None:
+            raise DiskError(f"image {image_id} not found")
+        props = image.get("properties") or {}
     kernel = props.get("kernel_id") or None
     ramdisk = props.get("ramdisk_id") or None
     for other in (kernel, ramdisk):
         if other is not None and images(other) is None:
-            raise DiskError(f"image {image_id} names {other}, which does not exist")
+            named_by = (
+                f"image {image_id}" if image_id else f"boot volume {root and root['volume_id']}"
+            )
+            raise DiskError(f"{named_by} names {other}, which does not exist")
     cmdline = props.get("os_command_line") or (DEFAULT_CMDLINE if kernel else "")
     return BootImages(image_id, kernel, ramdisk, cmdline)
 
@@ -84,6 +103,17 @@ def domain_spec(
     host: str = "",
 ) -> DomainSpec:
     flavor = server.get("flavor") or {}
+    root = root_volume(server)
+    # The seed is vdb: the other volumes of the boot follow it, in boot order.
+    others = [
+        d
+        for d in server.get("block_devices") or []
+        if root is None or d["volume_id"] != root["volume_id"]
+    ]
+    volumes = tuple(
+        VolumeFile(str(d["volume_id"]), Path(d["device_path"]), str(d["format"]), f"vd{letter}")
+        for d, letter in zip(others, "cdefghijklmnopqrstuvwxyz", strict=False)
+    )
     return DomainSpec(
         server_id=str(server["id"]),
         title=str(server["name"]),
@@ -98,6 +128,9 @@ def domain_spec(
         nics=nics(server),
         console_log=console_log,
         host=host,
+        disk_format=str(root["format"]) if root else "qcow2",
+        disk_serial=str(root["volume_id"]) if root else None,
+        volumes=volumes,
     )
 
 

@@ -20,9 +20,15 @@ from commands.compute.agent import (
     ReportServerFailed,
     ReportServerStopped,
 )
+from commands.compute.snapshots import (
+    ReportSnapshotFailed,
+    ReportSnapshotTaken,
+    ReportSnapshotUploading,
+)
 from commands.context import SYSTEM_CONTEXT
 from commands.volume.agent import ReportAttachFailed, ReportVolumeAttached, ReportVolumeDetached
 from domain.errors import DomainError
+from infra.image_store import DataFacts
 
 log = logging.getLogger(__name__)
 
@@ -72,5 +78,38 @@ class CommandReporter:
     def attach_failed(self, volume_id: str, attachment_id: str, reason: str) -> None:
         command = ReportAttachFailed(
             volume_id=uuid.UUID(volume_id), attachment_id=uuid.UUID(attachment_id), reason=reason
+        )
+        self._dispatch(command)
+
+    # -- snapshots to an image ----------------------------------------------------
+    def _answer(self, command: Any, key: str) -> bool:
+        """The report's yes/no outcome (no when it was refused)."""
+        try:
+            return bool(self.bus.dispatch(command, SYSTEM_CONTEXT).outcome.get(key))
+        except DomainError as error:
+            log.info("compute agent report %s not recorded: %s", type(command).__name__, error)
+            return False
+
+    def snapshot_uploading(self, server_id: str, image_id: str) -> bool:
+        command = ReportSnapshotUploading(
+            server_id=uuid.UUID(server_id), image_id=uuid.UUID(image_id)
+        )
+        return self._answer(command, "go")
+
+    def snapshot_taken(self, server_id: str, image_id: str, facts: DataFacts) -> bool:
+        command = ReportSnapshotTaken(
+            server_id=uuid.UUID(server_id),
+            image_id=uuid.UUID(image_id),
+            size=facts.size,
+            virtual_size=facts.virtual_size,
+            checksum=facts.checksum,
+            os_hash_algo=facts.os_hash_algo,
+            os_hash_value=facts.os_hash_value,
+        )
+        return self._answer(command, "recorded")
+
+    def snapshot_failed(self, server_id: str, image_id: str, reason: str) -> None:
+        command = ReportSnapshotFailed(
+            server_id=uuid.UUID(server_id), image_id=uuid.UUID(image_id), reason=reason
         )
         self._dispatch(command)
