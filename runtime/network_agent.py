@@ -32,6 +32,7 @@ from workers.network.context import AgentOptions, Driver
 from workers.network.desired import HostSpec
 from workers.network.from_state import spec_from_host_state
 from workers.network.loop import AgentLoop
+from workers.network.metadata import Relay
 from workers.network.probe import probe
 from workers.network.report import Report
 
@@ -198,11 +199,14 @@ def start_network_agent(cloud: Cloud, embedded: bool = True) -> RunningNetworkAg
         driver=driver,
     )
     reporter = Reporter(cloud)
+    # The host end of the metadata path: proxies in namespaces forward to it.
+    relay = Relay.for_settings(settings, options.state_dir)
     loop = AgentLoop(
         NetworkAgent(options),
         load_spec=lambda: reporter.load(embedded),
         publish=reporter.publish,
         interval=settings.agent_interval,
+        before_pass=relay.ensure,
     )
     stopping = threading.Event()
 
@@ -227,6 +231,7 @@ def start_network_agent(cloud: Cloud, embedded: bool = True) -> RunningNetworkAg
         loop.stop()
         for thread in threads:
             thread.join(timeout=10)
+        relay.stop()
 
     where = f" in namespace {settings.agent_netns}" if settings.agent_netns else ""
     return RunningNetworkAgent(loop, f"{driver} on host {settings.host}{where}: {reason}", stop)

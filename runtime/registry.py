@@ -86,6 +86,14 @@ def _volume_app(cloud: Cloud) -> ASGIApp:
     return volume_app(cloud.bus, cloud.db, cloud.authenticator, url)
 
 
+def _metadata_app(cloud: Cloud) -> ASGIApp:
+    from api.metadata.app import create_metadata_app
+    from infra.metadata_signing import shared_secret
+
+    settings = cloud.settings
+    return create_metadata_app(cloud.db, shared_secret(settings), settings.metadata_dhcp_domain)
+
+
 # service name (a key of Settings.ports) -> factory of its ASGI application
 APPS: dict[str, Callable[[Cloud], ASGIApp]] = {
     "identity": _identity_app,
@@ -94,4 +102,5 @@ APPS: dict[str, Callable[[Cloud], ASGIApp]] = {
     "image": _image_app,
     "compute": _compute_app,
     "block-storage": _volume_app,
+    "metadata": _metadata_app,
 }

@@ -11,8 +11,17 @@ from starlette.routing import Route
 from api.common.http import Call, json_response
 from api.network.errors import NeutronApiError, bad_request, guarded
 from api.network.specs import SPECS
-from api.network.support import NetworkDeps, caller, dispatch, floating_ips_through, uuid_of
-from commands.network import routers
+from api.network.support import (
+    NetworkDeps,
+    body_of,
+    caller,
+    dispatch,
+    expected_revision,
+    floating_ips_through,
+    present,
+    uuid_of,
+)
+from commands.network import extra_routes, routers
 from commands.network.admin import TAGGABLE, ChangeTags
 from domain.network.errors import NeutronNotFound
 
@@ -34,6 +43,16 @@ class ActionApi:
             Route(
                 "/v2.0/routers/{id}/remove_router_interface",
                 self.wrap(guarded(self.remove_interface)),
+                methods=["PUT"],
+            ),
+            Route(
+                "/v2.0/routers/{id}/add_extraroutes",
+                self.wrap(guarded(self._extraroutes(extra_routes.AddExtraRoutes))),
+                methods=["PUT"],
+            ),
+            Route(
+                "/v2.0/routers/{id}/remove_extraroutes",
+                self.wrap(guarded(self._extraroutes(extra_routes.RemoveExtraRoutes))),
                 methods=["PUT"],
             ),
         ]
@@ -103,6 +122,32 @@ class ActionApi:
                     "more floating IPs.",
                     "RouterInterfaceInUseByFloatingIP",
                 )
+
+    # -- extraroute-atomic: add or remove routes without a read-modify-write --
+    def _extraroutes(
+        self, command: type[extra_routes.AddExtraRoutes | extra_routes.RemoveExtraRoutes]
+    ) -> Callable[[Call], Response]:
+        def run(call: Call) -> Response:
+            who = caller(self.deps, call)
+            ident = uuid_of(call.path["id"], "router")
+            body = body_of(call, "router")
+            unknown = set(body) - {"routes"}
+            if unknown or "routes" not in body:
+                raise bad_request(
+                    f"Unrecognized attribute(s) '{', '.join(sorted(unknown))}'"
+                    if unknown
+                    else "Bad router request: 'routes' is required."
+                )
+            change = command(
+                router_id=ident, routes=body["routes"], expected_revision=expected_revision(call)
+            )
+            dispatch(self.deps, who, change)
+            doc = self.deps.queries.get("routers", str(ident), who.scope)
+            if doc is None:
+                raise NeutronNotFound("router", ident)
+            return json_response({"router": present(doc, who)})
+
+        return run
 
     # -- tags -------------------------------------------------------------------
     def _tags(self, collection: str, action: str) -> Callable[[Call], Response]:

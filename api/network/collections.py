@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.responses import Response
@@ -17,6 +17,7 @@ from api.network.support import (
     Caller,
     NetworkDeps,
     body_of,
+    bulk_bodies,
     caller,
     check_quota,
     dispatch,
@@ -26,7 +27,7 @@ from api.network.support import (
     uuid_of,
 )
 from commands.bus import Command
-from commands.network import floatingips, networks, ports, routers, security
+from commands.network import bulk, floatingips, networks, ports, routers, security
 from domain.network.errors import NeutronNotFound
 from domain.network.security_groups import default_group_id
 
@@ -104,19 +105,44 @@ class CollectionApi:
     # -- writes -------------------------------------------------------------
     def create(self, call: Call, spec: Spec) -> Response:
         who = caller(self.deps, call)
-        assert spec.create is not None
-        fields = command_fields(body_of(call, spec.singular), spec.create, spec, CREATE_EXCLUDE)
-        command = spec.create(**fields)  # validated before anything looks at the values
-        project = str(getattr(command, "project_id", None) or who.project_id)
-        owner = getattr(command, "device_owner", "")
-        if spec.quota is not None and owner not in ROUTER_OWNED:
-            check_quota(self.deps, project, spec.quota, spec.collection)
-        if isinstance(command, floatingips.CreateFloatingIp) and command.port_id is not None:
-            router = self._router_for(str(command.floating_network_id), str(command.port_id))
-            command = command.model_copy(update={"router_id": router})
+        items = bulk_bodies(call, spec.singular, spec.plural_key)
+        if items is not None:
+            return self._create_many(who, spec, items)
+        command = self._create_command(who, spec, body_of(call, spec.singular))
+        self._check_quotas(who, spec, [command])
         outcome = dispatch(self.deps, who, command)
         doc = self.deps.queries.get(spec.collection, str(outcome["id"]), None)
         return json_response({spec.singular: present(doc or {}, who)}, 201)
+
+    def _create_many(self, who: Caller, spec: Spec, items: Sequence[Doc]) -> Response:
+        """Neutron's bulk create: every item validated first, then one
+        transaction, the answer in the order of the request."""
+        commands = [self._create_command(who, spec, item) for item in items]
+        self._check_quotas(who, spec, commands)
+        outcome = dispatch(self.deps, who, bulk.CreateMany(items=commands))
+        docs = [self.deps.queries.get(spec.collection, str(i), None) for i in outcome["ids"]]
+        return json_response({spec.plural_key: [present(d or {}, who) for d in docs]}, 201)
+
+    def _create_command(self, who: Caller, spec: Spec, body: Doc) -> Command:
+        assert spec.create is not None
+        fields = command_fields(body, spec.create, spec, CREATE_EXCLUDE)
+        command = spec.create(**fields)  # validated before anything looks at the values
+        if isinstance(command, floatingips.CreateFloatingIp) and command.port_id is not None:
+            router = self._router_for(str(command.floating_network_id), str(command.port_id))
+            command = command.model_copy(update={"router_id": router})
+        return command
+
+    def _check_quotas(self, who: Caller, spec: Spec, commands: Sequence[Command]) -> None:
+        if spec.quota is None:
+            return
+        projects: dict[str, int] = {}
+        for command in commands:
+            if getattr(command, "device_owner", "") in ROUTER_OWNED:
+                continue
+            project = str(getattr(command, "project_id", None) or who.project_id)
+            projects[project] = projects.get(project, 0) + 1
+        for project, adding in projects.items():
+            check_quota(self.deps, project, spec.quota, spec.collection, adding)
 
     def update(self, call: Call, spec: Spec) -> Response:
         who = caller(self.deps, call)
@@ -156,7 +182,12 @@ class CollectionApi:
     def delete(self, call: Call, spec: Spec) -> Response:
         who = caller(self.deps, call)
         ident = uuid_of(call.path["id"], spec.kind)
-        dispatch(self.deps, who, self._delete_command(who, spec, ident))
+        command = self._delete_command(who, spec, ident)
+        revision = expected_revision(call)
+        if revision is not None:
+            # Checked by the handler, inside the transaction that deletes.
+            command = command.model_copy(update={"expected_revision": revision})
+        dispatch(self.deps, who, command)
         return Response(status_code=204)
 
     def _delete_command(self, who: Caller, spec: Spec, ident: uuid.UUID) -> Command:

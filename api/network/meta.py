@@ -29,6 +29,11 @@ EXTENSIONS = {
         "Neutron L3 Router",
         "Router abstraction for basic L3 forwarding between L2 networks and to external networks.",
     ),
+    "extraroute": ("Neutron Extra Route", "Extra routes configuration for L3 router"),
+    "extraroute-atomic": (
+        "Atomically add/remove extra routes",
+        "Edit extra routes of a router on server side by atomically adding/removing extra routes",
+    ),
     "ext-gw-mode": (
         "Neutron L3 Configurable external gateway mode",
         "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway.",

@@ -53,8 +53,6 @@ def dispatch(deps: NetworkDeps, who: Caller, command: Command) -> Outcome:
 def body_of(call: Call, key: str) -> dict[str, Any]:
     if not isinstance(call.body, dict):
         raise bad_request("The request body must be a JSON object.")
-    if key not in call.body and f"{key}s" in call.body:
-        raise bad_request("Bulk operations are not supported by Strata.")
     value = call.body.get(key)
     if not isinstance(value, dict):
         raise bad_request(f"Resource body required: expected '{key}' in the request body.")
@@ -83,7 +81,26 @@ def expected_revision(call: Call) -> int | None:
     return None
 
 
-def check_quota(deps: NetworkDeps, project_id: str, resource: str, collection: str) -> None:
+def bulk_bodies(call: Call, singular: str, plural: str) -> list[dict[str, Any]] | None:
+    """The items of a bulk create (`{"ports": [...]}`), or None for a single one."""
+    if not isinstance(call.body, dict) or plural not in call.body or singular in call.body:
+        return None
+    items = call.body[plural]
+    if not isinstance(items, list) or not items:
+        raise bad_request(f"Resources required: '{plural}' must be a non-empty list.")
+    if len(call.body) != 1:
+        raise bad_request(
+            f"Unrecognized attribute(s) '{', '.join(sorted(set(call.body) - {plural}))}'"
+        )
+    for item in items:
+        if not isinstance(item, dict):
+            raise bad_request(f"Resource body required: each item of '{plural}' must be an object.")
+    return [dict(item) for item in items]
+
+
+def check_quota(
+    deps: NetworkDeps, project_id: str, resource: str, collection: str, adding: int = 1
+) -> None:
     """Neutron's quota check: count what the project holds against its limit.
 
     It reads the projection, so two creations racing for the last unit may
@@ -91,7 +108,7 @@ def check_quota(deps: NetworkDeps, project_id: str, resource: str, collection: s
     out of the write transaction keeps ports contending only on subnets.
     """
     limit = deps.queries.quotas(project_id).get(resource, -1)
-    if limit >= 0 and deps.queries.count(collection, project_id) >= limit:
+    if limit >= 0 and deps.queries.count(collection, project_id) + adding > limit:
         raise NeutronApiError(409, f"Quota exceeded for resources: ['{resource}'].", "OverQuota")
 
 

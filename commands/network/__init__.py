@@ -1,5 +1,25 @@
 """Network commands; importing this package registers their handlers."""
 
-from commands.network import admin, agent, floatingips, networks, ports, routers, security
+from commands.network import (
+    admin,
+    agent,
+    bulk,
+    extra_routes,
+    floatingips,
+    networks,
+    ports,
+    routers,
+    security,
+)
 
-__all__ = ["admin", "agent", "floatingips", "networks", "ports", "routers", "security"]
+__all__ = [
+    "admin",
+    "agent",
+    "bulk",
+    "extra_routes",
+    "floatingips",
+    "networks",
+    "ports",
+    "routers",
+    "security",
+]

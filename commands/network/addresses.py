@@ -15,6 +15,7 @@ import uuid
 
 from commands.network.support import StrictModel
 from commands.unit_of_work import UnitOfWork
+from domain.network import ipv6
 from domain.network.errors import InUse, Invalid
 from domain.network.networks import Network
 from domain.network.subnets import Subnet
@@ -53,6 +54,28 @@ def _subnet_for(uow: UnitOfWork, network: Network, entry: FixedIp) -> Subnet:
     )
 
 
+def _auto(subnet: Subnet) -> bool:
+    return subnet.ip_version == 6 and ipv6.is_auto_address(
+        subnet.ipv6_ra_mode, subnet.ipv6_address_mode
+    )
+
+
+def _requested(subnet: Subnet, entry: FixedIp, mac: str | None, gateway: bool) -> str | None:
+    """The address to take for an entry; None: any free one.
+
+    On an auto-address subnet the host builds its own address from its MAC,
+    so only a router's interface may choose one (Neutron's rule).
+    """
+    if not _auto(subnet) or gateway:
+        return entry.ip_address
+    if entry.ip_address is not None:
+        raise Invalid(
+            f"IPv6 address {entry.ip_address} cannot be directly assigned to a port on "
+            f"subnet {subnet.id} since the subnet is configured for automatic addresses."
+        )
+    return ipv6.eui64(subnet.cidr, mac) if mac else None
+
+
 def assign(
     uow: UnitOfWork,
     network: Network,
@@ -60,21 +83,25 @@ def assign(
     owner: str,
     requested: list[FixedIp] | None,
     gateway: bool = False,
+    mac: str | None = None,
 ) -> list[dict[str, str]]:
-    """The port's fixed_ips: what it asked for, or one address per IP version."""
+    """The port's fixed_ips: what it asked for, or Neutron's defaults: one
+    IPv4 address, one from a stateful IPv6 subnet, and the EUI-64 address
+    (from `mac`) on every auto-address IPv6 subnet."""
     if requested is not None:
         out = []
         for entry in requested:
             if entry.subnet_id is None and entry.ip_address is None:
                 raise Invalid("A fixed IP needs a subnet_id or an ip_address.")
             subnet = _subnet_for(uow, network, entry)
-            address = subnet.allocate(uow, str(port_id), owner, entry.ip_address, gateway)
+            wanted = _requested(subnet, entry, mac, gateway)
+            address = subnet.allocate(uow, str(port_id), owner, wanted, gateway)
             out.append({"subnet_id": str(subnet.id), "ip_address": address})
         return out
     out = []
     subnets = subnets_of(uow, network)
     for version in (4, 6):
-        candidates = [s for s in subnets if s.ip_version == version]
+        candidates = [s for s in subnets if s.ip_version == version and not (_auto(s) and mac)]
         failure: InUse | None = None
         for subnet in candidates:
             try:
@@ -89,6 +116,10 @@ def assign(
         else:
             if failure is not None:
                 raise failure
+    for subnet in subnets:
+        if _auto(subnet) and mac:
+            address = subnet.allocate(uow, str(port_id), owner, ipv6.eui64(subnet.cidr, mac))
+            out.append({"subnet_id": str(subnet.id), "ip_address": address})
     return out
 
 

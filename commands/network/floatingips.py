@@ -16,7 +16,7 @@ from commands.context import Context
 from commands.network.addresses import FixedIp, assign, release
 from commands.network.support import find, load, owner_project
 from commands.unit_of_work import UnitOfWork
-from domain.network.errors import Invalid, NeutronNotFound
+from domain.network.errors import Invalid, NeutronNotFound, check_revision
 from domain.network.floatingips import FloatingIp
 from domain.network.networks import Network
 from domain.network.ports import FLOATING_IP, Port
@@ -46,6 +46,8 @@ class UpdateFloatingIp(Command):
 
 class DeleteFloatingIp(Command):
     floatingip_id: uuid.UUID
+    # If-Match: revision_number=N (None: whatever the revision).
+    expected_revision: int | None = None
 
 
 def _target(
@@ -143,6 +145,7 @@ def delete_floatingip(
     cmd: DeleteFloatingIp, uow: UnitOfWork, ctx: Context, deps: Dependencies
 ) -> Outcome:
     fip = load(uow, FloatingIp, cmd.floatingip_id, "floating ip", ctx)
+    check_revision(fip.revision_number, cmd.expected_revision)
     release(uow, fip.id, [{"subnet_id": fip.subnet_id, "ip_address": fip.floating_ip_address}])
     fip.delete()
     return {"id": fip.id}

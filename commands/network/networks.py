@@ -19,7 +19,8 @@ from commands.network.support import (
     release_claim,
 )
 from commands.unit_of_work import UnitOfWork
-from domain.network.errors import Denied, InUse, Invalid
+from domain.network import ipv6
+from domain.network.errors import Denied, InUse, Invalid, check_revision
 from domain.network.networks import DEFAULT_MTU, Network
 from domain.network.ports import DHCP, Port
 from domain.network.subnets import Subnet
@@ -52,6 +53,8 @@ class UpdateNetwork(Command):
 
 class DeleteNetwork(Command):
     network_id: uuid.UUID
+    # If-Match: revision_number=N (None: whatever the revision).
+    expected_revision: int | None = None
     # The network's DHCP ports (found by the API): they go with the network.
     dhcp_port_ids: list[uuid.UUID] = Field(default_factory=list)
 
@@ -102,6 +105,7 @@ def delete_network(
     cmd: DeleteNetwork, uow: UnitOfWork, ctx: Context, deps: Dependencies
 ) -> Outcome:
     network = load(uow, Network, cmd.network_id, "network", ctx)
+    check_revision(network.revision_number, cmd.expected_revision)
     for port_id in cmd.dhcp_port_ids:
         port = find(uow, Port, port_id, "port")
         if port.device_owner != DHCP or port.network_id != str(network.id):
@@ -158,9 +162,8 @@ class UpdateSubnet(Command):
 
 class DeleteSubnet(Command):
     subnet_id: uuid.UUID
-
-
-IPV6_MODES = (None, "slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+    # If-Match: revision_number=N (None: whatever the revision).
+    expected_revision: int | None = None
 
 
 @handler(CreateSubnet)
@@ -168,9 +171,6 @@ def create_subnet(cmd: CreateSubnet, uow: UnitOfWork, ctx: Context, deps: Depend
     network = load(uow, Network, cmd.network_id, "network", ctx)
     if cmd.ip_version not in (None, 4, 6):
         raise Invalid(f"{cmd.ip_version} is not in [4, 6].")
-    for mode in (cmd.ipv6_ra_mode, cmd.ipv6_address_mode):
-        if mode not in IPV6_MODES:
-            raise Invalid(f"'{mode}' is not in {list(IPV6_MODES[1:])}.")
     plan = Subnet.plan(
         cmd.cidr,
         cmd.ip_version,
@@ -179,8 +179,9 @@ def create_subnet(cmd: CreateSubnet, uow: UnitOfWork, ctx: Context, deps: Depend
         cmd.dns_nameservers,
         cmd.host_routes,
     )
-    if plan["ip_version"] == 4 and (cmd.ipv6_ra_mode or cmd.ipv6_address_mode):
-        raise Invalid("ipv6_ra_mode and ipv6_address_mode are for IPv6 subnets only.")
+    ipv6.check_modes(
+        plan["ip_version"], plan["cidr"], cmd.ipv6_ra_mode, cmd.ipv6_address_mode, cmd.enable_dhcp
+    )
     subnet = Subnet(
         network_id=str(network.id),
         project_id=owner_project(cmd.project_id, ctx),
@@ -208,6 +209,7 @@ def update_subnet(cmd: UpdateSubnet, uow: UnitOfWork, ctx: Context, deps: Depend
 @handler(DeleteSubnet)
 def delete_subnet(cmd: DeleteSubnet, uow: UnitOfWork, ctx: Context, deps: Dependencies) -> Outcome:
     subnet = load(uow, Subnet, cmd.subnet_id, "subnet", ctx)
+    check_revision(subnet.revision_number, cmd.expected_revision)
     network = find(uow, Network, subnet.network_id, "network")
     subnet.delete(uow)
     network.remove_subnet(str(subnet.id))

@@ -19,7 +19,7 @@ from commands.network.support import (
     release_claim,
 )
 from commands.unit_of_work import UnitOfWork
-from domain.network.errors import Denied, InUse, NeutronNotFound
+from domain.network.errors import Denied, InUse, NeutronNotFound, check_revision
 from domain.network.floatingips import FloatingIp
 from domain.network.networks import Network
 from domain.network.ports import ROUTER_GATEWAY, ROUTER_INTERFACE, Port
@@ -64,6 +64,8 @@ class DeletePort(Command):
     floatingip_ids: list[uuid.UUID] = Field(default_factory=list)
     # Router ports go only with their router interface, unless said otherwise.
     force: bool = False
+    # If-Match: revision_number=N (None: whatever the revision).
+    expected_revision: int | None = None
 
 
 def ensure_default_group(uow: UnitOfWork, project_id: str) -> SecurityGroup:
@@ -120,8 +122,8 @@ def create_port(cmd: CreatePort, uow: UnitOfWork, ctx: Context, deps: Dependenci
         name=cmd.name,
         description=cmd.description,
         admin_state_up=cmd.admin_state_up,
-        mac_address=claim_mac(uow, port_id, cmd.mac_address),
-        fixed_ips=assign(uow, network, port_id, cmd.device_owner, cmd.fixed_ips),
+        mac_address=(mac := claim_mac(uow, port_id, cmd.mac_address)),
+        fixed_ips=assign(uow, network, port_id, cmd.device_owner, cmd.fixed_ips, mac=mac),
         device_id=cmd.device_id,
         device_owner=cmd.device_owner,
         security_groups=groups,
@@ -151,7 +153,7 @@ def update_port(cmd: UpdatePort, uow: UnitOfWork, ctx: Context, deps: Dependenci
         release(uow, port.id, port.fixed_ips)
         gateway = port.device_owner == ROUTER_INTERFACE
         changes["fixed_ips"] = assign(
-            uow, network, port.id, port.device_owner, cmd.fixed_ips, gateway
+            uow, network, port.id, port.device_owner, cmd.fixed_ips, gateway, port.mac_address
         )
     port.update(cmd.expected_revision, **changes)
     return {"id": port.id}
@@ -160,6 +162,7 @@ def update_port(cmd: UpdatePort, uow: UnitOfWork, ctx: Context, deps: Dependenci
 @handler(DeletePort)
 def delete_port(cmd: DeletePort, uow: UnitOfWork, ctx: Context, deps: Dependencies) -> Outcome:
     port = load(uow, Port, cmd.port_id, "port", ctx)
+    check_revision(port.revision_number, cmd.expected_revision)
     if port.device_owner in (ROUTER_INTERFACE, ROUTER_GATEWAY) and not cmd.force:
         raise InUse(
             f"Port {port.id} cannot be deleted directly via the port API: "

@@ -10,10 +10,11 @@ from pydantic import Field
 from commands.bus import Command, Dependencies, Outcome, handler
 from commands.context import Context
 from commands.network.addresses import FixedIp, assign
+from commands.network.extra_routes import check_interface_unused, set_routes
 from commands.network.ports import drop_port
 from commands.network.support import StrictModel, changes_of, claim_mac, find, load, owner_project
 from commands.unit_of_work import UnitOfWork
-from domain.network.errors import InUse, Invalid, NeutronNotFound
+from domain.network.errors import InUse, Invalid, NeutronNotFound, check_revision
 from domain.network.networks import Network
 from domain.network.ports import ROUTER_GATEWAY, ROUTER_INTERFACE, Port
 from domain.network.routers import Router
@@ -41,12 +42,14 @@ class UpdateRouter(Command):
     name: str = ""
     description: str = ""
     admin_state_up: bool = True
-    routes: list[dict[str, str]] = Field(default_factory=list)
+    routes: list[Any] = Field(default_factory=list)
     gateway: Gateway | None = None  # sent as null: remove the gateway
 
 
 class DeleteRouter(Command):
     router_id: uuid.UUID
+    # If-Match: revision_number=N (None: whatever the revision).
+    expected_revision: int | None = None
 
 
 class AddRouterInterface(Command):
@@ -73,8 +76,10 @@ def _router_port(
         name="",
         description="",
         admin_state_up=True,
-        mac_address=claim_mac(uow, port_id, None),
-        fixed_ips=assign(uow, network, port_id, owner, fixed, gateway=owner == ROUTER_INTERFACE),
+        mac_address=(mac := claim_mac(uow, port_id, None)),
+        fixed_ips=assign(
+            uow, network, port_id, owner, fixed, gateway=owner == ROUTER_INTERFACE, mac=mac
+        ),
         device_id=str(router.id),
         device_owner=owner,
         security_groups=[],
@@ -141,16 +146,21 @@ def create_router(cmd: CreateRouter, uow: UnitOfWork, ctx: Context, deps: Depend
 def update_router(cmd: UpdateRouter, uow: UnitOfWork, ctx: Context, deps: Dependencies) -> Outcome:
     router = load(uow, Router, cmd.router_id, "router", ctx)
     router.update(
-        cmd.expected_revision, **changes_of(cmd, "router_id", "expected_revision", "gateway")
+        cmd.expected_revision,
+        **changes_of(cmd, "router_id", "expected_revision", "gateway", "routes"),
     )
     if "gateway" in cmd.model_fields_set:
         _set_gateway(uow, router, cmd.gateway)
+    if "routes" in cmd.model_fields_set:
+        # After the gateway: a route may use the gateway's subnet as nexthop.
+        set_routes(uow, router, cmd.routes)
     return {"id": router.id}
 
 
 @handler(DeleteRouter)
 def delete_router(cmd: DeleteRouter, uow: UnitOfWork, ctx: Context, deps: Dependencies) -> Outcome:
     router = load(uow, Router, cmd.router_id, "router", ctx)
+    check_revision(router.revision_number, cmd.expected_revision)
     router.delete()
     if router.gateway is not None:
         drop_port(uow, find(uow, Port, router.gateway["port_id"], "port"))
@@ -241,6 +251,9 @@ def remove_interface(
         port_id = found
     port = find(uow, Port, port_id, "port")
     subnet_id = router.interfaces[port_id]
+    subnet = uow.get(Subnet, uuid.UUID(subnet_id))
+    if subnet is not None:
+        check_interface_unused(router, subnet)
     router.remove_interface(port_id)
     drop_port(uow, port)
     return _interface(router, port, subnet_id)

@@ -12,8 +12,8 @@ from commands.context import Context
 from commands.network.ports import ensure_default_group
 from commands.network.support import changes_of, find, load, owner_project
 from commands.unit_of_work import UnitOfWork
-from domain.network.errors import InUse, Invalid, NeutronNotFound
-from domain.network.rules import check_rule
+from domain.network.errors import InUse, Invalid, NeutronNotFound, check_revision
+from domain.network.rules import RULE_REVISION, check_rule
 from domain.network.security_groups import SecurityGroup
 
 
@@ -41,6 +41,8 @@ class DeleteSecurityGroup(Command):
     security_group_id: uuid.UUID
     # Whether ports still use it is a read-model fact the API passes in.
     in_use: bool = False
+    # If-Match: revision_number=N (None: whatever the revision).
+    expected_revision: int | None = None
 
 
 class CreateSecurityGroupRule(Command):
@@ -59,6 +61,8 @@ class CreateSecurityGroupRule(Command):
 class DeleteSecurityGroupRule(Command):
     security_group_id: uuid.UUID
     rule_id: str
+    # If-Match: revision_number=N (None: whatever the revision).
+    expected_revision: int | None = None
 
 
 @handler(EnsureDefaultSecurityGroup)
@@ -112,6 +116,7 @@ def delete_group(
     cmd: DeleteSecurityGroup, uow: UnitOfWork, ctx: Context, deps: Dependencies
 ) -> Outcome:
     group = load(uow, SecurityGroup, cmd.security_group_id, "security group", ctx)
+    check_revision(group.revision_number, cmd.expected_revision)
     if cmd.in_use:
         raise InUse(f"Security Group {group.id} in use.", "SecurityGroupInUse")
     group.delete_by(ctx.is_admin)
@@ -140,5 +145,7 @@ def delete_rule(
     cmd: DeleteSecurityGroupRule, uow: UnitOfWork, ctx: Context, deps: Dependencies
 ) -> Outcome:
     group = load(uow, SecurityGroup, cmd.security_group_id, "security group rule", ctx)
+    # A rule is never changed, so the revision it shows stays RULE_REVISION.
+    check_revision(RULE_REVISION, cmd.expected_revision)
     group.remove_rule(cmd.rule_id)
     return {"id": cmd.rule_id}

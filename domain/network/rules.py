@@ -25,6 +25,8 @@ OTHER_PROTOCOLS = {
     "any": 0,
 }
 KNOWN = {**PORT_PROTOCOLS, **ICMP_PROTOCOLS, **OTHER_PROTOCOLS}
+# Rules are never updated, so the revision_number they show never moves.
+RULE_REVISION = 0
 RULE_NAMESPACE = uuid.UUID("5d1c8e1e-83f5-4c6b-9d5e-1a2f4ac0b7e3")
 MATCH_KEYS = (
     "direction",

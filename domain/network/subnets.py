@@ -135,6 +135,8 @@ class Subnet(NetworkResource):
             changes["dns_nameservers"] = ip.check_nameservers(changes["dns_nameservers"])
         if "host_routes" in changes:
             changes["host_routes"] = ip.check_host_routes(changes["host_routes"], network.version)
+        if changes.get("enable_dhcp") is False and (self.ipv6_ra_mode or self.ipv6_address_mode):
+            raise Invalid("Cannot disable enable_dhcp with ipv6 attributes set.")
         return super().update(expected_revision, **changes)
 
     # -- IPAM -------------------------------------------------------------

@@ -19,6 +19,11 @@ ZERO_MAC = "00:00:00:00:00:00"
 AF_INET = 2
 AF_INET6 = 10
 LOCAL_TABLE = 255
+MAIN_TABLE = 254
+# Routes the agent installs carry this protocol, so it can tell them from
+# the kernel's (proto kernel) and the default route it manages apart.
+RTPROT_STATIC = 4
+IFA_F_NODAD = 0x02
 ADDR_GEN_MODE_NONE = 1  # IN6_ADDR_GEN_MODE_NONE
 
 
@@ -188,6 +193,60 @@ class Links:
     def del_default_gateway(self, family: int = AF_INET) -> None:
         dst = "::/0" if family == AF_INET6 else "0.0.0.0/0"
         self._ipr.route("del", dst=dst, family=family)
+
+    def static_routes(self, family: int) -> dict[str, builtins.set[str]]:
+        """Routes this module added (`add_static_route`): destination -> nexthops."""
+        found: dict[str, builtins.set[str]] = {}
+        for msg in self._ipr.get_routes(family=family, table=MAIN_TABLE):
+            if msg["proto"] != RTPROT_STATIC or msg["dst_len"] == 0:
+                continue
+            destination = f"{msg.get('RTA_DST')}/{msg['dst_len']}"
+            hops = [msg.get("RTA_GATEWAY")]
+            hops += [hop.get("RTA_GATEWAY") for hop in msg.get("RTA_MULTIPATH") or ()]
+            found.setdefault(destination, builtins.set()).update(h for h in hops if h)
+        return found
+
+    def replace_static_route(self, destination: str, nexthops: builtins.set[str]) -> None:
+        """One route to `destination`, spread over `nexthops` (ECMP) when several."""
+        family = AF_INET6 if ipaddress.ip_network(destination).version == 6 else AF_INET
+        hops = sorted(nexthops)
+        via: dict[str, Any] = (
+            {"gateway": hops[0]}
+            if len(hops) == 1
+            else {"multipath": [{"gateway": hop} for hop in hops]}
+        )
+        self._ipr.route(
+            "replace", dst=destination, family=family, proto=RTPROT_STATIC, table=MAIN_TABLE, **via
+        )
+
+    def del_static_route(self, destination: str) -> None:
+        family = AF_INET6 if ipaddress.ip_network(destination).version == 6 else AF_INET
+        self._ipr.route(
+            "del", dst=destination, family=family, proto=RTPROT_STATIC, table=MAIN_TABLE
+        )
+
+    def link_local(self, name: str) -> builtins.set[str]:
+        """IPv6 link-local addresses on `name` as "ip/prefixlen"."""
+        return {
+            f"{msg.get('IFA_ADDRESS')}/{msg['prefixlen']}"
+            for msg in self._ipr.get_addr(index=self._index(name), family=AF_INET6)
+            if ipaddress.ip_address(msg.get("IFA_ADDRESS")).is_link_local
+        }
+
+    def add_address_now(self, name: str, cidr: str) -> None:
+        """Add an address usable at once: no duplicate address detection.
+
+        For addresses derived from a MAC we own (link-local): DAD would only
+        delay them by a second, during which the kernel refuses to send from them.
+        """
+        iface = ipaddress.ip_interface(cidr)
+        self._ipr.addr(
+            "add",
+            index=self._index(name),
+            address=str(iface.ip),
+            prefixlen=iface.network.prefixlen,
+            flags=IFA_F_NODAD,
+        )
 
     def has_local_route(self, ip: str) -> bool:
         return any(

@@ -19,6 +19,7 @@ from domain.network.networks import Network
 from domain.network.ports import Port
 from domain.network.quotas import QuotaSet
 from domain.network.routers import Router
+from domain.network.rules import RULE_REVISION
 from domain.network.security_groups import SecurityGroup
 from domain.network.subnets import Subnet
 from infra.database import Cursor
@@ -128,7 +129,7 @@ class NetworkProjection(Projection):
             "id": rule["id"],
             "project_id": group["project_id"],
             "name": "",
-            "revision_number": 0,
+            "revision_number": RULE_REVISION,
             "created_at": when,
             "updated_at": when,
             "body": json.dumps(body, sort_keys=True),

@@ -14,6 +14,7 @@ from typing import Any
 from psycopg import sql
 
 from domain.network.quotas import DEFAULT_QUOTAS
+from domain.network.rules import RULE_REVISION
 from infra.database import Database, Row
 from projections.base import from_json
 from projections.network.tables import COLLECTIONS
@@ -120,7 +121,7 @@ class NetworkQueries:
         by_group: dict[str, list[Doc]] = {g["id"]: [] for g in groups}
         for row in rows:
             rule = document(row)
-            rule["revision_number"] = 0
+            rule["revision_number"] = RULE_REVISION
             by_group[rule["security_group_id"]].append(rule)
         for group in groups:
             group["security_group_rules"] = by_group[group["id"]]

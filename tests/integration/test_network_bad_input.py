@@ -193,6 +193,122 @@ BAD = [
         403,
         "PolicyNotAuthorized",
     ),
+    (
+        "ipv6 modes differ",
+        "POST",
+        "/v2.0/subnets",
+        {
+            "subnet": {
+                "network_id": "{net}",
+                "cidr": "fd00:7::/64",
+                "ip_version": 6,
+                "ipv6_ra_mode": "slaac",
+                "ipv6_address_mode": "dhcpv6-stateful",
+            }
+        },
+        400,
+        "InvalidInput",
+    ),
+    (
+        "ipv6 mode on ipv4",
+        "POST",
+        "/v2.0/subnets",
+        {"subnet": {"network_id": "{net}", "cidr": "10.8.0.0/24", "ipv6_ra_mode": "slaac"}},
+        400,
+        "InvalidInput",
+    ),
+    (
+        "slaac needs a /64",
+        "POST",
+        "/v2.0/subnets",
+        {
+            "subnet": {
+                "network_id": "{net}",
+                "cidr": "fd00:7::/80",
+                "ip_version": 6,
+                "ipv6_address_mode": "slaac",
+            }
+        },
+        400,
+        "InvalidInput",
+    ),
+    (
+        "ipv6 modes without dhcp",
+        "POST",
+        "/v2.0/subnets",
+        {
+            "subnet": {
+                "network_id": "{net}",
+                "cidr": "fd00:7::/64",
+                "ip_version": 6,
+                "ipv6_ra_mode": "dhcpv6-stateless",
+                "enable_dhcp": False,
+            }
+        },
+        400,
+        "InvalidInput",
+    ),
+    (
+        "unknown ipv6 mode",
+        "POST",
+        "/v2.0/subnets",
+        {
+            "subnet": {
+                "network_id": "{net}",
+                "cidr": "fd00:7::/64",
+                "ip_version": 6,
+                "ipv6_address_mode": "dhcp",
+            }
+        },
+        400,
+        "InvalidInput",
+    ),
+    (
+        "route nexthop not connected",
+        "PUT",
+        "/v2.0/routers/{router}",
+        {"router": {"routes": [{"destination": "10.1.0.0/16", "nexthop": "10.7.0.9"}]}},
+        400,
+        "InvalidRoutes",
+    ),
+    (
+        "route destination not a cidr",
+        "PUT",
+        "/v2.0/routers/{router}/add_extraroutes",
+        {"router": {"routes": [{"destination": "10.1.0.0/40", "nexthop": "10.7.0.9"}]}},
+        400,
+        "InvalidRoutes",
+    ),
+    (
+        "remove routes without routes",
+        "PUT",
+        "/v2.0/routers/{router}/remove_extraroutes",
+        {"router": {}},
+        400,
+        "HTTPBadRequest",
+    ),
+    ("empty bulk", "POST", "/v2.0/networks", {"networks": []}, 400, "HTTPBadRequest"),
+    (
+        "bulk with one bad item",
+        "POST",
+        "/v2.0/ports",
+        {"ports": [{"network_id": "{net}"}, {"network_id": "{net}", "mac_address": "zz"}]},
+        400,
+        "InvalidInput",
+    ),
+    (
+        "bulk over the subnet",
+        "POST",
+        "/v2.0/subnets",
+        {
+            "subnets": [
+                {"network_id": "{net}", "cidr": "10.8.0.0/24"},
+                {"network_id": "{net}", "cidr": "10.8.0.0/25"},
+            ]
+        },
+        400,
+        "InvalidInput",
+    ),
     ("bad limit", "GET", "/v2.0/networks?limit=x", None, 400, None),
     ("bad marker", "GET", "/v2.0/networks?marker=nope", None, 400, None),
 ]

@@ -73,6 +73,10 @@ class SubnetSpec:
     dns_nameservers: tuple[str, ...] = ()
     host_routes: tuple[HostRoute, ...] = ()
     allocation_pools: tuple[AllocationPool, ...] = ()
+    # IPv6 only: what the router advertises (None: it sends no RA for the
+    # subnet) and how hosts get addresses (SLAAC: no DHCP range for it).
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,8 @@ class RouterSpec:
     floating_ips: tuple[FloatingIpSpec, ...] = ()
     gateway_port_id: str | None = None
     gateway_mac: str | None = None  # None: derived from the router id
+    # Extra routes (Neutron's extraroute), installed in the router namespace.
+    routes: tuple[HostRoute, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from infra.net import namespaces
 from infra.net.dnsmasq import Dnsmasq
 from infra.net.links import Links
 from infra.net.namespaces import iproute
-from workers.network import dhcp_config, names
+from workers.network import dhcp_config, metadata, names
 from workers.network.context import Pass
 from workers.network.desired import PortSpec
-from workers.network.plugging import ensure_veth, sync_addresses
+from workers.network.plugging import ensure_link_local, ensure_veth, sync_addresses
 from workers.network.routers import METADATA_IP
 from workers.network.topology import dhcp_ports
 
@@ -64,6 +64,8 @@ def _converge_network(run: Pass, port: PortSpec) -> bool:
     with iproute(ns) as ipr:
         links = Links(ipr)
         sync_addresses(run, links, device, config.addresses, ns)
+        if config.ipv6:  # DHCPv6 replies come from a link-local address
+            ensure_link_local(run, links, device, port.mac_address, ns)
         if not links.has_local_route(METADATA_IP):
             # Subnets without a router get the metadata route via this
             # server (option 121), so the address must be local here too.
@@ -72,4 +74,8 @@ def _converge_network(run: Pass, port: PortSpec) -> bool:
     server = Dnsmasq(_directory(run, port.network_id))
     if server.ensure(ns, device, config.ranges, config.hosts, config.opts):
         run.report.changed(f"configure dnsmasq in {ns}")
+    if metadata.isolated(run.spec, port.network_id):
+        metadata.ensure_proxy(run, ns, "network", port.network_id)
+    else:
+        metadata.remove_proxy(run, ns)  # a router serves it now
     return True

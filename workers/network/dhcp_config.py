@@ -3,6 +3,11 @@
 Only static leases are served (`static` ranges): an address is handed to a
 MAC only when a port holds it, so DHCP can never give out an address IPAM
 did not allocate.
+
+IPv6 follows Neutron's dnsmasq driver: SLAAC subnets get no range (hosts
+make their own address from the router's advertisements), DHCPv6-stateless
+ones a range for options only (their leases carry no address), stateful
+ones and subnets without modes a static range with an address per port.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from dataclasses import dataclass
 from workers.network.desired import DEVICE_OWNER_DHCP, HostSpec, PortSpec, SubnetSpec
 
 LEASE_TIME = "86400s"
+STATELESS = "dhcpv6-stateless"
+STATIC_V6 = ("dhcpv6-stateful", STATELESS)
 METADATA_ROUTE = "169.254.169.254/32"
 
 
@@ -22,6 +29,7 @@ class DhcpConfig:
     hosts: str
     opts: str
     addresses: set[str]  # of the DHCP port, "ip/prefixlen"
+    ipv6: bool = False  # some served subnet is IPv6: the server needs a link-local address
 
 
 def _tag(index: int) -> str:
@@ -33,7 +41,7 @@ def render(spec: HostSpec, dhcp_port: PortSpec) -> DhcpConfig:
     if network is None:
         raise LookupError(f"network {dhcp_port.network_id} is not in the host spec")
     own_ips = {f.subnet_id: f.ip_address for f in dhcp_port.fixed_ips}
-    served = [s for s in network.subnets if s.enable_dhcp and s.id in own_ips]
+    served = [s for s in network.subnets if s.enable_dhcp and s.id in own_ips and _dhcp(s)]
     ranges: list[str] = []
     opts: list[str] = []
     addresses: set[str] = set()
@@ -58,8 +66,20 @@ def render(spec: HostSpec, dhcp_port: PortSpec) -> DhcpConfig:
         if (line := _host_line(port, served))
     ]
     return DhcpConfig(
-        ranges, "".join(f"{h}\n" for h in hosts), "".join(f"{o}\n" for o in opts), addresses
+        ranges,
+        "".join(f"{h}\n" for h in hosts),
+        "".join(f"{o}\n" for o in opts),
+        addresses,
+        any(s.ip_version == 6 for s in served),
     )
+
+
+def _dhcp(subnet: SubnetSpec) -> bool:
+    """Whether the subnet's hosts ask DHCP anything (SLAAC-only ones do not)."""
+    if subnet.ip_version == 4:
+        return True
+    address_mode, ra_mode = subnet.ipv6_address_mode, subnet.ipv6_ra_mode
+    return address_mode in STATIC_V6 or (address_mode is None and ra_mode is None)
 
 
 def _v4_options(tag: str, subnet: SubnetSpec, own_ip: str) -> list[str]:
@@ -81,7 +101,8 @@ def _v4_options(tag: str, subnet: SubnetSpec, own_ip: str) -> list[str]:
 
 
 def _host_line(port: PortSpec, served: list[SubnetSpec]) -> str:
-    served_ids = {s.id: s.ip_version for s in served}
+    # A stateless subnet's hosts take only options from DHCP, no address.
+    served_ids = {s.id: s.ip_version for s in served if s.ipv6_address_mode != STATELESS}
     v4 = [f.ip_address for f in port.fixed_ips if served_ids.get(f.subnet_id) == 4]
     v6 = [f"[{f.ip_address}]" for f in port.fixed_ips if served_ids.get(f.subnet_id) == 6]
     if not v4 and not v6:

@@ -84,6 +84,8 @@ def _subnet(doc: Doc) -> SubnetSpec:
         allocation_pools=tuple(
             AllocationPool(p["start"], p["end"]) for p in doc.get("allocation_pools") or ()
         ),
+        ipv6_ra_mode=doc.get("ipv6_ra_mode"),
+        ipv6_address_mode=doc.get("ipv6_address_mode"),
     )
 
 
@@ -129,6 +131,7 @@ def _router(doc: Doc) -> RouterSpec:
         ),
         gateway_port_id=doc.get("gateway_port_id"),
         gateway_mac=doc.get("gateway_mac"),
+        routes=tuple(HostRoute(r["destination"], r["nexthop"]) for r in doc.get("routes") or ()),
     )
 
 

@@ -31,11 +31,14 @@ class AgentLoop:
         load_spec: Callable[[], HostSpec],
         publish: Callable[[Report], None],
         interval: float = 30.0,
+        before_pass: Callable[[], object] | None = None,
     ) -> None:
         self.agent = agent
         self.load_spec = load_spec
         self.publish = publish
         self.interval = interval
+        # Host-wide upkeep outside the spec (the metadata relay), each pass.
+        self.before_pass = before_pass
         self._wake = threading.Event()
         self._stop = threading.Event()
 
@@ -48,6 +51,11 @@ class AgentLoop:
         self._wake.set()
 
     def run_once(self) -> Report | None:
+        if self.before_pass is not None:
+            try:
+                self.before_pass()
+            except Exception:  # its failure must not stop the networking itself
+                log.exception("network agent upkeep failed")
         try:
             report = self.agent.converge(self.load_spec())
         except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from infra.net.links import Links
@@ -52,3 +53,25 @@ def sync_addresses(run: Pass, links: Links, device: str, wanted: Iterable[str], 
     for cidr in sorted(actual - wanted_set):
         links.del_address(device, cidr)
         run.report.changed(f"remove {cidr} from {where}/{device}")
+
+
+def link_local_of(mac: str) -> str:
+    """The EUI-64 link-local address ("ip/64") the kernel would give `mac`."""
+    octets = [int(part, 16) for part in mac.split(":")]
+    octets[0] ^= 0x02
+    interface_id = bytes([*octets[:3], 0xFF, 0xFE, *octets[3:]])
+    address = ipaddress.IPv6Address(int.from_bytes(interface_id, "big") | (0xFE80 << 112))
+    return f"{address}/64"
+
+
+def ensure_link_local(run: Pass, links: Links, device: str, mac: str, where: str) -> None:
+    """Give an IPv6 device of ours its link-local address.
+
+    The agent's veths are made without one (Links.add_veth); a router or
+    DHCP server speaking IPv6 on the link needs it: RAs and DHCPv6 replies
+    are sent from it, and hosts route through the router's.
+    """
+    wanted = link_local_of(mac)
+    if wanted not in links.link_local(device):
+        links.add_address_now(device, wanted)
+        run.report.changed(f"add {wanted} to {where}/{device}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from infra.net import namespaces, nftables
 from infra.net.links import AF_INET, Links
 from infra.net.namespaces import iproute
-from workers.network import names, nat_rules
+from workers.network import extra_routes, metadata, names, nat_rules, router_adverts
 from workers.network.context import Pass
 from workers.network.desired import RouterSpec
 from workers.network.plugging import ensure_veth, sync_addresses
@@ -19,6 +19,8 @@ def converge(run: Pass) -> None:
     for router in run.spec.routers:
         try:
             _converge_router(run, router)
+            ns = names.router_namespace(prefix, router.id)
+            metadata.ensure_proxy(run, ns, "router", router.id)
         except Exception as exc:
             run.report.failed(router.id, exc)
     wanted = {names.router_namespace(prefix, r.id) for r in run.spec.routers}
@@ -27,6 +29,8 @@ def converge(run: Pass) -> None:
             namespaces.delete_namespace(ns)
             run.tables.forget(ns)
             run.report.changed(f"delete namespace {ns}")
+    metadata.remove_stale(run)  # proxies of namespaces deleted above or by hand
+    router_adverts.remove_stale(run)
 
 
 def _converge_router(run: Pass, router: RouterSpec) -> None:
@@ -78,11 +82,13 @@ def _converge_router(run: Pass, router: RouterSpec) -> None:
         for device, addresses in wanted.items():
             sync_addresses(run, links, device, addresses, ns)
         _sync_default_route(run, links, ns, gateway_ip)
+        extra_routes.converge(run, links, ns, router)
         if not links.has_local_route(METADATA_IP):
-            # The metadata service (coming with compute) will listen here;
-            # instances reach it through their gateway, i.e. this router.
+            # The metadata proxy listens here; instances reach it through
+            # their gateway, i.e. this router.
             links.add_local_route(METADATA_IP)
             run.report.changed(f"add metadata route in {ns}")
+    router_adverts.converge(run, ns, router)
     body = nat_rules.render(spec, router)
     if body:
         if run.tables.ensure(ns, [("ip", names.NAT_TABLE, body)]):

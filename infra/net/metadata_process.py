@@ -1,0 +1,71 @@
+"""One metadata proxy or relay process, owned through the files of its folder.
+
+As with dnsmasq (dnsmasq.py): the folder holds the command line (`args`),
+the pid file and the log, so an agent finds and stops processes a previous
+run started, restarts one that died, and replaces one whose command changed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from infra.net import processes
+from infra.net.namespaces import run
+
+PROGRAM = "infra.net.metadata_proxy"
+
+
+class MetadataProcess:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.pid_file = directory / "pid"
+        self.args_file = directory / "args"
+        self.log_file = directory / "log"
+
+    def pid(self) -> int | None:
+        """The running process's pid, if the pid file names a live one of ours."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        if not processes.running(pid) or str(self.pid_file).encode() not in cmdline:
+            return None
+        return pid
+
+    def command(self, mode: str, options: list[str]) -> list[str]:
+        files = ["--pid-file", str(self.pid_file), "--log-file", str(self.log_file)]
+        return [sys.executable, "-m", PROGRAM, mode, *options, *files]
+
+    def ensure(self, namespace: str | None, mode: str, options: list[str]) -> bool:
+        """Running with this command line (inside `namespace`); True when started."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = self.command(mode, options)
+        text = "\n".join(command) + "\n"
+        pid = self.pid()
+        same = self.args_file.exists() and self.args_file.read_text() == text
+        if pid is not None and same:
+            return False
+        if pid is not None:
+            self.stop()
+        self.pid_file.unlink(missing_ok=True)
+        self.args_file.write_text(text)
+        # The program detaches once it listens and has written its pid file,
+        # so this returns with the process running or with its error.
+        run(namespace, command)
+        return True
+
+    def stop(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        processes.stop(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def remove(self) -> bool:
+        stopped = self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return stopped
