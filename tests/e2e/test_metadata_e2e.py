@@ -211,10 +211,10 @@ def test_an_instance_behind_a_router_reads_its_metadata(lab: Lab) -> None:
 def test_an_isolated_network_serves_metadata_from_its_dhcp_namespace(lab: Lab) -> None:
     conn = lab.conn
     net = conn.network.create_network(name="md-isolated")
-    subnet = conn.network.create_subnet(
-        network_id=net.id, cidr="10.72.0.0/24", ip_version=4, gateway_ip=None
-    )
-    assert subnet.gateway_ip is None
+    # A gateway address but no router behind it: only the DHCP namespace
+    # can answer (a subnet without a gateway is routed the same way).
+    subnet = conn.network.create_subnet(network_id=net.id, cidr="10.72.0.0/24", ip_version=4)
+    assert subnet.gateway_ip == "10.72.0.1"
     server, port = lab.boot("md-lonely", net.id)
     vm = lab.instance(port)
     lease = (lab.tmp / f"udhcpc-{vm}.sh.lease").read_text().split()

@@ -7,6 +7,7 @@ import re
 from workers.network import dhcp_config, names, nat_rules, sg_rules, topology
 from workers.network.desired import (
     DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_ROUTER_INTERFACE,
     AddressPair,
     FixedIp,
     FloatingIpSpec,
@@ -60,6 +61,14 @@ DHCP = PortSpec(
     DEVICE_OWNER_DHCP,
     binding_host="h1",
 )
+ROUTER_PORT = PortSpec(
+    "p-qr-000004",
+    NET,
+    "fa:16:3e:00:00:04",
+    (FixedIp("s1", "10.0.0.1"),),
+    DEVICE_OWNER_ROUTER_INTERFACE,
+    binding_host="h1",
+)
 WEB = SecurityGroupSpec(
     "web",
     (
@@ -81,7 +90,7 @@ SPEC = HostSpec(
     "h1",
     "192.0.2.1",
     (NetworkSpec(NET, 7, 1450, (SUB,)), NetworkSpec(EXT, None, 1500, (EXT_SUB,), external=True)),
-    (VM, OTHER, DHCP),
+    (VM, OTHER, DHCP, ROUTER_PORT),
     (ROUTER,),
     (WEB,),
     ("192.0.2.2",),
@@ -167,12 +176,24 @@ def test_dhcp_serves_static_leases_with_gateway_dns_and_metadata_routes() -> Non
     assert config.addresses == {"10.0.0.2/24"}
     assert config.hosts.splitlines() == [
         "fa:16:3e:00:00:02,host-10-0-0-6,10.0.0.6",
+        "fa:16:3e:00:00:04,host-10-0-0-1,10.0.0.1",
         "fa:16:3e:00:00:01,host-10-0-0-5,10.0.0.5",
     ]
     assert "tag:subnet0,option:router,10.0.0.1" in config.opts
     assert "tag:subnet0,option:dns-server,192.0.2.53" in config.opts
     route = "169.254.169.254/32,10.0.0.1,172.16.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1"
     assert f"tag:subnet0,option:classless-static-route,{route}" in config.opts
+
+
+def test_dhcp_routes_metadata_to_itself_where_no_router_is_on_the_subnet() -> None:
+    # A gateway address with no router behind it answers nobody: Neutron's
+    # isolated metadata sends 169.254.169.254 to the DHCP port instead.
+    no_router = HostSpec("h1", "192.0.2.1", SPEC.networks, (VM, OTHER, DHCP))
+    config = dhcp_config.render(no_router, DHCP)
+    route = "169.254.169.254/32,10.0.0.2,172.16.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1"
+    assert f"tag:subnet0,option:classless-static-route,{route}" in config.opts
+    assert dhcp_config.metadata_via_dhcp(no_router, NET) == {"s1"}
+    assert dhcp_config.metadata_via_dhcp(SPEC, NET) == set()
 
 
 def test_dhcp_without_a_dhcp_enabled_subnet_serves_nothing() -> None:

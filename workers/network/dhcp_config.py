@@ -15,7 +15,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from workers.network.desired import DEVICE_OWNER_DHCP, HostSpec, PortSpec, SubnetSpec
+from workers.network.desired import (
+    DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_ROUTER_INTERFACE,
+    HostSpec,
+    PortSpec,
+    SubnetSpec,
+)
 
 LEASE_TIME = "86400s"
 STATELESS = "dhcpv6-stateless"
@@ -51,7 +57,8 @@ def render(spec: HostSpec, dhcp_port: PortSpec) -> DhcpConfig:
         addresses.add(f"{own_ips[subnet.id]}/{net.prefixlen}")
         if subnet.ip_version == 4:
             ranges.append(f"set:{tag},{net.network_address},static,{net.netmask},{LEASE_TIME}")
-            opts += _v4_options(tag, subnet, own_ips[subnet.id])
+            via_dhcp = subnet.id in metadata_via_dhcp(spec, network.id)
+            opts += _v4_options(tag, subnet, own_ips[subnet.id], via_dhcp)
         else:
             ranges.append(f"set:{tag},{net.network_address},static,{net.prefixlen},{LEASE_TIME}")
             if subnet.dns_nameservers:
@@ -82,11 +89,30 @@ def _dhcp(subnet: SubnetSpec) -> bool:
     return address_mode in STATIC_V6 or (address_mode is None and ra_mode is None)
 
 
-def _v4_options(tag: str, subnet: SubnetSpec, own_ip: str) -> list[str]:
+def metadata_via_dhcp(spec: HostSpec, network_id: str) -> set[str]:
+    """The network's IPv4 subnets whose instances reach 169.254.169.254
+    through the DHCP port (Neutron's isolated metadata): those without a
+    gateway, or with no router interface on them — a gateway address alone
+    may be nobody. The others reach it through their router."""
+    network = spec.network(network_id)
+    routed = {
+        fixed.subnet_id
+        for port in spec.ports
+        if port.network_id == network_id and port.device_owner == DEVICE_OWNER_ROUTER_INTERFACE
+        for fixed in port.fixed_ips
+    }
+    return {
+        s.id
+        for s in (network.subnets if network else ())
+        if s.ip_version == 4 and (not s.gateway_ip or s.id not in routed)
+    }
+
+
+def _v4_options(tag: str, subnet: SubnetSpec, own_ip: str, via_dhcp: bool) -> list[str]:
     opts: list[str] = []
     # Classless static routes (option 121) replace option 3 in clients that
     # understand them, so the default route is repeated inside them.
-    routes = [METADATA_ROUTE, subnet.gateway_ip or own_ip]
+    routes = [METADATA_ROUTE, own_ip if via_dhcp or not subnet.gateway_ip else subnet.gateway_ip]
     for route in subnet.host_routes:
         routes += [route.destination, route.nexthop]
     if subnet.gateway_ip:

@@ -18,8 +18,9 @@ from infra.metadata_signing import shared_secret
 from infra.net import namespaces
 from infra.net.metadata_process import MetadataProcess
 from infra.settings import Settings
+from workers.network import dhcp_config
 from workers.network.context import Pass
-from workers.network.desired import DEVICE_OWNER_ROUTER_INTERFACE, HostSpec
+from workers.network.desired import HostSpec
 
 METADATA_PORT = 80
 
@@ -103,18 +104,6 @@ def remove_stale(run: Pass) -> None:
 
 
 def isolated(spec: HostSpec, network_id: str) -> bool:
-    """Whether the network's DHCP namespace must serve metadata itself.
-
-    True when no router interface is on the network (Neutron's isolated
-    metadata), and when an IPv4 subnet has no gateway: option 121 then routes
-    169.254.169.254 via the DHCP port (dhcp_config.py).
-    """
-    network = spec.network(network_id)
-    no_gateway = (
-        any(s.ip_version == 4 and not s.gateway_ip for s in network.subnets) if network else False
-    )
-    routed = any(
-        p.network_id == network_id and p.device_owner == DEVICE_OWNER_ROUTER_INTERFACE
-        for p in spec.ports
-    )
-    return no_gateway or not routed
+    """Whether the network's DHCP namespace must serve metadata itself (see
+    dhcp_config.metadata_via_dhcp, which routes it there)."""
+    return bool(dhcp_config.metadata_via_dhcp(spec, network_id))
