@@ -37,12 +37,7 @@ class Dnsmasq:
 
     def pid(self) -> int | None:
         """The running server's pid, if the pid file names a live dnsmasq of ours."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return None
-        return pid if str(self.directory).encode() in cmdline else None
+        return processes.owned_pid(self.pid_file, self.directory)
 
     def command(self, interface: str, dhcp_ranges: list[str]) -> list[str]:
         args = [

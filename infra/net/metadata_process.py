@@ -26,14 +26,7 @@ class MetadataProcess:
 
     def pid(self) -> int | None:
         """The running process's pid, if the pid file names a live one of ours."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return None
-        if not processes.running(pid) or str(self.pid_file).encode() not in cmdline:
-            return None
-        return pid
+        return processes.owned_pid(self.pid_file, self.pid_file)
 
     def command(self, mode: str, options: list[str]) -> list[str]:
         files = ["--pid-file", str(self.pid_file), "--log-file", str(self.log_file)]

@@ -23,6 +23,18 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def owned_pid(pid_file: Path, marker: Path) -> int | None:
+    """The pid in `pid_file` if it names a live process whose command line
+    holds `marker` (a path of ours): pids are reused, so a bare number in a
+    stale pid file may name somebody else's process."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if running(pid) and str(marker).encode() in cmdline else None
+
+
 def stop(pid: int, timeout: float = 5.0) -> None:
     """SIGTERM, wait up to `timeout`, then SIGKILL."""
     with contextlib.suppress(ProcessLookupError):
