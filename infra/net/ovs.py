@@ -53,9 +53,15 @@ class OvsCtl:
     def delete_bridge(self, name: str) -> None:
         self.vsctl("--if-exists", "del-br", name)
 
-    def add_port(self, bridge: str, port: str) -> None:
-        self.vsctl("--may-exist", "add-port", bridge, port)
+    def add_port(self, bridge: str, port: str, **interface: str) -> None:
+        """Add `port`; `interface` columns (type=tap, mtu_request=1450) apply on creation."""
+        settings = [f"{key}={value}" for key, value in sorted(interface.items())]
+        extra = ["--", "set", "Interface", port, *settings] if settings else []
+        self.vsctl("--may-exist", "add-port", bridge, port, *extra)
         self._check_interface(port)
+
+    def set_interface(self, port: str, **interface: str) -> None:
+        self.vsctl("set", "Interface", port, *(f"{k}={v}" for k, v in sorted(interface.items())))
 
     def delete_port(self, bridge: str, port: str) -> None:
         self.vsctl("--if-exists", "del-port", bridge, port)

@@ -26,6 +26,7 @@ from tests.bench import (
     bench_compute,
     bench_log,
     bench_network,
+    bench_sg_drivers,
     bench_snapshot,
     bench_volume,
 )
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             "volume": lambda: _with_database(admin, tmp / "volume", bench_volume.run),
             "compute": lambda: bench_compute.run(tmp / "compute", None),
             "snapshot": lambda: bench_snapshot.run(tmp / "snapshot"),
+            "sg_drivers": bench_sg_drivers.run,
         }
         for name, bench in benches.items():
             if args.only and name not in args.only:

@@ -19,6 +19,10 @@ ROUTER_GATEWAY = "qg-"
 DHCP_DEVICE = "ns-"
 ROUTER_NAMESPACE = "qrouter-"
 DHCP_NAMESPACE = "qdhcp-"
+# The OVS driver's per-port plumbing (after Neutron's "hybrid" plugging):
+# the tap sits on a Linux bridge of its own, with an OVS port of type tap.
+HYBRID_BRIDGE = "qbr"
+HYBRID_SWITCH_PORT = "qvo"  # on the OVS bridge, its device on the qbr bridge
 
 # nftables tables; one per concern so each can be swapped atomically.
 SG_TABLE = "strata_sg"  # in the host namespace: `bridge` (marks) + `inet` (filter)
@@ -37,6 +41,14 @@ def vxlan(vni: int) -> str:
 
 def tap(port_id: str) -> str:
     return TAP + port_id[:_ID_CHARS]
+
+
+def hybrid_bridge(port_id: str) -> str:
+    return HYBRID_BRIDGE + port_id[:_ID_CHARS]
+
+
+def hybrid_switch_port(port_id: str) -> str:
+    return HYBRID_SWITCH_PORT + port_id[:_ID_CHARS]
 
 
 def router_interface(port_id: str) -> str:

@@ -4,12 +4,16 @@ Same names and same job as the Linux bridge driver; the VXLAN device is
 still a kernel VXLAN link, added to the OVS bridge as an ordinary port,
 because OVS's own userspace tunnelling needs the underlay address on an
 OVS bridge, which would take over the host's uplink.
+
+Instance taps do not join the OVS bridge themselves: each reaches it
+through a Linux bridge of its own, where security groups are enforced
+(see hybrid). Router and DHCP veths, which are never filtered, join directly.
 """
 
 from __future__ import annotations
 
 from infra.net.ovs import OvsCtl
-from workers.network import linuxbridge, names
+from workers.network import hybrid, linuxbridge, names
 from workers.network.context import Pass
 from workers.network.topology import plugs
 
@@ -18,8 +22,11 @@ def _ctl(run: Pass) -> OvsCtl:
     return OvsCtl(db=run.options.ovs_db, namespace=run.options.host_netns)
 
 
-def _wanted_ports(run: Pass) -> dict[str, set[str]]:
-    """bridge -> ports it should carry, for the devices that exist."""
+def _wanted_ports(run: Pass, switch_ports: dict[str, str]) -> dict[str, set[str]]:
+    """bridge -> ports it should carry, for the devices that exist.
+
+    `switch_ports`: port id -> the OVS port of each instance tap on its bridge.
+    """
     existing = set(run.host.all())
     wanted: dict[str, set[str]] = {names.bridge(n.id): set() for n in run.spec.networks}
     for network in run.spec.networks:
@@ -30,10 +37,13 @@ def _wanted_ports(run: Pass) -> dict[str, set[str]]:
             ports.add(network.physical_interface)
     for device, plug in plugs(run.spec).items():
         bridge = names.bridge(plug.network_id)
-        if device in existing and bridge in wanted:
+        if bridge not in wanted:
+            continue
+        if plug.external and plug.port_id:
+            if plug.port_id in switch_ports:
+                wanted[bridge].add(switch_ports[plug.port_id])
+        elif device in existing:
             wanted[bridge].add(device)
-        elif plug.external and plug.port_id:
-            run.report.ports_waiting.add(plug.port_id)
     return wanted
 
 
@@ -59,21 +69,28 @@ def ensure_networks(run: Pass) -> None:
 
 def attach_ports(run: Pass) -> None:
     ctl = _ctl(run)
-    for bridge, ports in _wanted_ports(run).items():
+    switch_ports = hybrid.ensure_bridges(run)
+    made_by_ovs = set(switch_ports.values())
+    attached: set[str] = set()
+    mtus = {names.bridge(n.id): n.mtu for n in run.spec.networks}
+    for bridge, ports in _wanted_ports(run, switch_ports).items():
         try:
             actual = set(ctl.ports(bridge))
             for port in sorted(ports - actual):
-                run.host.set(port, state="up")
-                ctl.add_port(bridge, port)
+                if port in made_by_ovs:  # see hybrid for why a tap
+                    ctl.add_port(bridge, port, type="tap", mtu_request=str(mtus[bridge]))
+                else:
+                    run.host.set(port, state="up")
+                    ctl.add_port(bridge, port)
                 run.report.changed(f"attach {port} to OVS bridge {bridge}")
             for port in sorted(actual - ports):
                 ctl.delete_port(bridge, port)
                 run.report.changed(f"detach {port} from OVS bridge {bridge}")
+            attached |= ports
         except Exception as exc:
             run.report.failed(bridge, exc)
-    for device, plug in plugs(run.spec).items():
-        if plug.external and plug.port_id and run.host.index(device) is not None:
-            run.report.ports_up.add(plug.port_id)
+    on_ovs = {port_id: port for port_id, port in switch_ports.items() if port in attached}
+    run.report.ports_up |= hybrid.connect(run, ctl, on_ovs)
 
 
 def remove_stale(run: Pass) -> None:
@@ -83,6 +100,7 @@ def remove_stale(run: Pass) -> None:
         if bridge.startswith(names.BRIDGE) and bridge not in wanted:
             ctl.delete_bridge(bridge)
             run.report.changed(f"delete OVS bridge {bridge}")
+    hybrid.remove_stale(run)
     vxlans = {names.vxlan(n.vni) for n in run.spec.networks if n.vni is not None}
     for link in run.host.all().values():
         if link.kind == "vxlan" and link.name.startswith(names.VXLAN) and link.name not in vxlans:

@@ -1,4 +1,8 @@
-"""Apply the host's security group tables (see sg_rules for their design)."""
+"""Apply the host's security group tables (see sg_rules for their design).
+
+Both L2 drivers put every instance tap on a Linux bridge (the network's,
+or with OVS the port's own, see hybrid), so one set of tables serves both.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,13 @@ _SYSCTLS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6
 def converge(run: Pass) -> None:
     ns = run.options.host_netns
     try:
-        rendered = sg_rules.render(run.spec)
+        rendered = sg_rules.render(run.spec, port_bridges=run.options.driver == "ovs")
         if rendered is None:
             for family in ("bridge", "inet"):
                 if nftables.table_text(ns, family, names.SG_TABLE) is not None:
                     nftables.delete_table(ns, family, names.SG_TABLE)
                     run.report.changed(f"remove {family} {names.SG_TABLE}")
             run.tables.forget(ns)
-            return
-        if run.options.driver != "linuxbridge":
-            run.report.warn("security groups are enforced by the linuxbridge driver only")
             return
         for key in _SYSCTLS:
             # br_netfilter hands bridged packets to the inet hooks only when

@@ -2,7 +2,8 @@
 
 Why two: the kernel here has no conntrack for the `bridge` family, but it
 has br_netfilter, which hands bridged IP packets to the `inet` forward hook
-where conntrack works. That hook only sees the bridge, not which port a
+where conntrack works (the OVS driver's per-port bridges, see hybrid,
+are Linux bridges too). That hook only sees the bridge, not which port a
 packet came from or goes to, so a `bridge` table first tags each packet's
 mark with the numbers of its ingress port (high 16 bits) and egress port
 (low 16 bits); the `inet` table then jumps to that port's chains. Both are
@@ -45,12 +46,35 @@ def filtered_ports(spec: HostSpec) -> list[FilteredPort]:
     return [FilteredPort(i, p, names.tap(p.id)) for i, p in enumerate(ports, start=1)]
 
 
-def render(spec: HostSpec) -> tuple[str, str] | None:
-    """(bridge table body, inet table body), or None with no filtered port."""
+def render(spec: HostSpec, port_bridges: bool = False) -> tuple[str, str] | None:
+    """(bridge table body, inet table body), or None with no filtered port.
+
+    `port_bridges`: each tap has a bridge of its own (the OVS driver's
+    hybrid plugging), which gives each port a conntrack zone of its own.
+    """
     ports = filtered_ports(spec)
     if not ports:
         return None
-    return _bridge_table(ports), _inet_table(spec, ports)
+    inet = _inet_table(spec, ports)
+    if port_bridges:
+        inet = _zones(ports) + "\n" + inet
+    return _bridge_table(ports), inet
+
+
+def _zones(ports: list[FilteredPort]) -> str:
+    """A conntrack zone per port bridge, set before conntrack sees the packet.
+
+    A packet between two ports of one host crosses two port bridges, so
+    conntrack sees it twice. In one shared zone the first crossing would
+    confirm a connection the second then drops, and the receiver could
+    answer it as "established" past its own egress rules; per-port zones
+    give each port's filter its own view, as one Linux bridge crossing does.
+    br_netfilter shows the bridge as the packet's input device.
+    """
+    rules = ["\t\ttype filter hook prerouting priority raw; policy accept;"]
+    for fp in ports:
+        rules.append(f'\t\tiifname "{names.hybrid_bridge(fp.port.id)}" ct zone set {fp.number}')
+    return "\tchain prerouting {\n" + "\n".join(rules) + "\n\t}"
 
 
 def _allowed(port: PortSpec) -> tuple[list[str], list[str], list[str]]:
