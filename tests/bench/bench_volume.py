@@ -1,7 +1,8 @@
 """Block storage: volume create-to-available p50/p99 through the API and the
 storage agent of `strata up` — empty 1 GiB volumes, and clones and volumes
 from snapshots of a small and a large source, to show that backing chains
-make them cost the same whatever the source holds."""
+make them cost the same whatever the source holds — and attach p50/p99 to a
+running TCG guest (tests/bench/tcg.py) when real libvirt is here."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.bench import tcg
 from tests.bench.bench_api import issue_token
 from tests.bench.stats import summary_ms
 from tests.e2e.cloud import RunningCloud, start_cloud
+from tests.support.guest import DISK_ADDED, DISK_REMOVED
 
 SAMPLES = 20
 POLL = 0.005
+ATTACHES = 10
 
 
 class Client:
@@ -101,6 +105,77 @@ def _bench(cloud: RunningCloud) -> dict[str, Any]:
     return results
 
 
+def _attach_cycle(
+    env: tcg.TcgCloud, client: Client, server_id: str, volume_id: str
+) -> tuple[float, ...]:
+    """Seconds from the attach call to each of: the volume `in-use`, its disk
+    in the running domain, the guest printing it; then from the detach call
+    to the volume `available` again with the disk gone from guest and domain
+    (so the next cycle starts from a guest without it)."""
+    path = f"/v2.1/servers/{server_id}/os-volume_attachments"
+    added = env.console(server_id).count(f"{DISK_ADDED}: ")
+    removed = env.console(server_id).count(f"{DISK_REMOVED}: ")
+
+    def status() -> str:
+        found = str(client.call("GET", f"/volumes/{volume_id}")["volume"]["status"])
+        if found.startswith("error"):
+            raise RuntimeError(f"volume {volume_id} went to {found}")
+        return found
+
+    started = time.time()
+    env.api.call("compute", path, "POST", {"volumeAttachment": {"volumeId": volume_id}})
+    attached = tcg.marks(
+        started,
+        {
+            "in_use": lambda: status() == "in-use",
+            "visible": lambda: volume_id in env.live_serials(server_id),
+            "guest": lambda: env.console(server_id).count(f"{DISK_ADDED}: ") > added,
+        },
+        120,
+    )
+    started = time.time()
+    env.api.call("compute", f"{path}/{volume_id}", "DELETE")
+    detached = tcg.marks(
+        started,
+        {
+            "available": lambda: status() == "available",
+            "unplugged": lambda: volume_id not in env.live_serials(server_id),
+            "guest": lambda: env.console(server_id).count(f"{DISK_REMOVED}: ") > removed,
+        },
+        120,
+    )
+    if len(attached) < 3 or len(detached) < 3:
+        raise RuntimeError(f"attach {attached} or detach {detached} never finished")
+    return (
+        max(attached["in_use"], attached["visible"]),
+        attached["in_use"],
+        attached["visible"],
+        attached["guest"],
+        max(detached.values()),
+    )
+
+
+def attach_to_running_guest(workdir: Path, count: int = ATTACHES) -> dict[str, Any]:
+    """Attach (API call to the volume `in-use` and its disk in the running
+    domain) to a booted TCG guest, `count` times, one volume re-attached."""
+    reason = tcg.unavailable()
+    if reason is not None:
+        print(f"volume: attach to a TCG guest skipped: {reason}", flush=True)
+        return {"skipped": reason}
+    with tcg.tcg_cloud(workdir, "bench-volume-node") as env:
+        server_id = env.boot("attach-target")
+        client = Client(env.cloud)
+        _, volume_id = client.timed_volume(size=1)
+        cycles = [_attach_cycle(env, client, server_id, volume_id) for _ in range(count)]
+        env.delete(server_id)
+    names = ("attach", "to_in_use", "to_disk_in_domain", "to_guest_prints_disk",
+             "detach_until_gone_everywhere")  # fmt: skip
+    return {
+        **{name: summary_ms([cycle[i] for cycle in cycles]) for i, name in enumerate(names)},
+        "target": "attach to a running TCG guest <= 2 s p50",
+    }
+
+
 def run(workdir: Path, pg_dsn: str | None) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, url in (("sqlite", ""), ("postgres", pg_dsn or "")):
@@ -116,6 +191,7 @@ def run(workdir: Path, pg_dsn: str | None) -> dict[str, Any]:
             results[name] = _bench(cloud)
         finally:
             cloud.stop()
+    results["attach_tcg"] = attach_to_running_guest(workdir / "volume-tcg" / "cloud")
     return results
 
 

@@ -45,6 +45,8 @@ TARGETS = {
     "network.port_create_to_active.p50_ms": "<= 200 with real Linux networking",
     "volume.*.empty_1gib.p50_ms": "<= 300",
     "compute.create_to_active_test_driver.p50_ms": "<= 100",
+    "compute.create_to_active_tcg.p50_ms": "<= 5000 (domain running)",
+    "volume.attach_tcg.attach.p50_ms": "<= 2000",
     "compute.concurrent_boots_50": "all settle, none overcommitted",
     "compute.servers_detail_first_page_at_10000.p50_ms": "<= 15",
     "compute.image_upload.mib_per_s": ">= 200, flat memory",

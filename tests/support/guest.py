@@ -4,9 +4,15 @@ A Debian cloud kernel (`apt-get download`, unpacked with `dpkg-deb -x`) and
 an initramfs holding a static busybox and the few virtio modules it needs,
 whose /init prints a marker, the guest's block devices, the first bytes of
 its disk and the instance id from its NoCloud seed to the serial console,
-asks for a DHCP lease on its first NIC (printing it), then idles. Booting
-it through the API proves the whole path: image upload, image cache,
-overlay, seed, direct kernel boot, serial console log.
+asks for a DHCP lease on its first NIC (printing it), then watches for
+volumes. Booting it through the API proves the whole path: image upload,
+image cache, overlay, seed, direct kernel boot, serial console log.
+
+Every disk besides the root (vda) and the seed (vdb), there at boot or
+hot-plugged later, is a volume: the guest prints it and the data marker in
+its first sector ("STRATA-DATA <token>"), or writes a fresh marker there if
+it has none and prints that token — so a token read back by another guest
+proves the data went through the volume, not through this guest's memory.
 
 Built under /var/cache/strata-test-guest (outside the repository, so reruns
 take no download); STRATA_TEST_GUEST_CACHE moves it.
@@ -27,7 +33,7 @@ from pathlib import Path
 MARKER = "STRATA-GUEST-BOOTED"
 DISK_MARKER = b"STRATA-DISK-MARKER"
 CMDLINE = "console=ttyS0 quiet panic=-1"
-BUILD_VERSION = "2"  # bump when the init script or the module list changes
+BUILD_VERSION = "4"  # bump when the init script or the module list changes
 MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "isofs")
 
 INIT = f"""#!/bin/busybox sh
@@ -48,8 +54,66 @@ echo STRATA-GUEST-READY
 # nobody serves still says it is ready at once.
 ip link set eth0 up
 (udhcpc -i eth0 -s /udhcpc.sh -t 30 -T 1 -n -q && echo "STRATA-LEASE: $(cat /tmp/lease)") &
-while true; do sleep 3600; done
+exec /bin/sh /diskwatch.sh
 """
+# What the guest prints about its volumes (see the module's docstring).
+DISK_ADDED = "STRATA-DISK-ADDED"
+DISK_REMOVED = "STRATA-DISK-REMOVED"
+DISK_DATA = "STRATA-DISK-DATA"
+DATA_MARKER = "STRATA-DATA"
+# Polled, not driven by uevents: busybox has no udev, and half a second is
+# well below what an attach costs through the API.
+DISK_WATCH = r"""#!/bin/sh
+# The guest's own sysfs and devtmpfs; a unit test points them at a folder.
+sys=${STRATA_SYS_BLOCK:-/sys/block} dev=${STRATA_DEV:-/dev} tmp=${STRATA_TMP:-/tmp}
+volume() {
+  n=0
+  while [ ! -e "$dev/$1" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+  echo "STRATA-DISK-ADDED: $1 serial=$(cat "$sys/$1/serial" 2>/dev/null) sectors=$(cat "$sys/$1/size")"
+  # Never write over a disk that could not be read: it may hold a marker.
+  if ! dd if="$dev/$1" of="$tmp/sector" bs=512 count=1 iflag=direct 2>/dev/null; then
+    echo "STRATA-DISK-DATA: $1 unreadable"
+    return
+  fi
+  token=$(head -c 64 "$tmp/sector" | tr -d '\000' | head -n 1 | sed -n 's/^STRATA-DATA \([0-9a-f][0-9a-f]*\)$/\1/p')
+  if [ -n "$token" ]; then
+    echo "STRATA-DISK-DATA: $1 found $token"
+    return
+  fi
+  token=$(tr -d - < /proc/sys/kernel/random/uuid)
+  printf 'STRATA-DATA %s\n' "$token" > "$tmp/marker"
+  # O_DIRECT and fsync: on the volume's file before anyone can detach it.
+  if dd if="$tmp/marker" of="$dev/$1" bs=512 count=1 conv=sync,notrunc,fsync oflag=direct 2>/dev/null; then
+    echo "STRATA-DISK-DATA: $1 wrote $token"
+  else
+    echo "STRATA-DISK-DATA: $1 write failed"
+  fi
+}
+known="vda vdb"
+while true; do
+  now="vda vdb"
+  for path in "$sys"/vd*; do
+    disk=${path##*/}
+    case " $now " in *" $disk "*) continue ;; esac
+    [ -e "$path" ] || continue
+    now="$now $disk"
+    case " $known " in *" $disk "*) ;; *) volume "$disk" ;; esac
+  done
+  for disk in $known; do
+    case " $now " in *" $disk "*) ;; *) echo "STRATA-DISK-REMOVED: $disk" ;; esac
+  done
+  known=$now
+  sleep 0.5
+done
+"""
+DATA_LINE = re.compile(rf"{DISK_DATA}: (vd[a-z]+) (found|wrote) ([0-9a-f]+)")
+
+
+def disk_data(console: str, dev: str, verb: str) -> list[str]:
+    """The tokens the guest said it `verb` ("found" or "wrote") on `dev`."""
+    return [m.group(3) for m in DATA_LINE.finditer(console) if m.group(1, 2) == (dev, verb)]
+
+
 # busybox udhcpc only reports a lease; this applies it (address and route).
 UDHCPC_SCRIPT = """#!/bin/sh
 case "$1" in
@@ -145,6 +209,7 @@ def _initramfs(root: Path, busybox: Path) -> bytes:
         (d, 0o040755, b"") for d in ("bin", "dev", "proc", "sys", "modules", "seed", "tmp")
     ]
     entries.append(("udhcpc.sh", 0o100755, UDHCPC_SCRIPT.encode()))
+    entries.append(("diskwatch.sh", 0o100755, DISK_WATCH.encode()))
     entries.append(("bin/busybox", 0o100755, busybox.read_bytes()))
     entries.append(("init", 0o100755, INIT.encode()))
     entries.append(("modules/order", 0o100644, "\n".join(order).encode() + b"\n"))
