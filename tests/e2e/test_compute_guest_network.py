@@ -5,8 +5,9 @@
 creates each guest's tap in the host's own namespace, so the test moves the
 tap into the agent's namespace — the one step a real host does not need —
 after which the network agent plugs it into the network's bridge, dnsmasq
-gives the guest its port's address, and a ping from the network's DHCP
-namespace reaches it.
+gives the guest its port's address, a ping from the network's DHCP
+namespace reaches it, and the guest reads its own identity from the
+metadata service at 169.254.169.254.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 from tests.e2e.cloud import RunningCloud, start_cloud
 from tests.e2e.test_compute_guest import libvirt_python, missing, wait_for
 from tests.e2e.test_identity_cli import osc, osc_json
-from tests.support.guest import CMDLINE, GuestUnavailable, build_guest
+from tests.support.guest import CMDLINE, METADATA_LINE, GuestUnavailable, build_guest
 from workers.network import names
 from workers.network.probe import probe
 
@@ -128,4 +129,18 @@ def test_a_real_guest_is_reached_over_its_tenant_network(
         debug += sh("ip", "netns", "exec", dhcp, "ip", "-br", "addr", check=False).stdout
         debug += sh("ip", "netns", "exec", netns, "nft", "list", "ruleset", check=False).stdout
         raise AssertionError(f"{last.stdout}{last.stderr}\n{debug}") from None
+    # The guest asked 169.254.169.254 who it is: its route came by DHCP
+    # (option 121, via the DHCP port: no router on this subnet), and the
+    # DHCP namespace's metadata proxy answered for this very server.
+    log = wait_for(
+        "the guest's metadata",
+        lambda: (
+            METADATA_LINE in (out := osc(cloud, "console", "log", "show", "net-guest").stdout)
+            and out
+        ),
+        timeout=90,
+    )
+    ec2_id = "i-" + uuid.UUID(server["id"]).hex[:8]
+    expected = f"{METADATA_LINE}: uuid={server['id']} instance-id={ec2_id}"
+    assert expected in log, log[-2000:]
     osc(cloud, "server", "delete", "--wait", "net-guest")

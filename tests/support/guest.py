@@ -33,7 +33,7 @@ from pathlib import Path
 MARKER = "STRATA-GUEST-BOOTED"
 DISK_MARKER = b"STRATA-DISK-MARKER"
 CMDLINE = "console=ttyS0 quiet panic=-1"
-BUILD_VERSION = "4"  # bump when the init script or the module list changes
+BUILD_VERSION = "5"  # bump when the init script or the module list changes
 MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "isofs")
 
 INIT = f"""#!/bin/busybox sh
@@ -53,7 +53,8 @@ echo STRATA-GUEST-READY
 # The first NIC asks for a lease after the marker, so a guest on a network
 # nobody serves still says it is ready at once.
 ip link set eth0 up
-(udhcpc -i eth0 -s /udhcpc.sh -t 30 -T 1 -n -q && echo "STRATA-LEASE: $(cat /tmp/lease)") &
+(udhcpc -i eth0 -s /udhcpc.sh -t 30 -T 1 -n -q -O staticroutes \
+  && echo "STRATA-LEASE: $(cat /tmp/lease)" && /bin/sh /metadata.sh) &
 exec /bin/sh /diskwatch.sh
 """
 # What the guest prints about its volumes (see the module's docstring).
@@ -120,10 +121,32 @@ case "$1" in
   bound|renew)
     ip addr flush dev "$interface"
     ip addr add "$ip/$mask" dev "$interface"
-    [ -n "$router" ] && ip route add default via "${router%% *}"
+    if [ -n "$staticroutes" ]; then
+      # Option 121 replaces option 3, and carries the metadata route.
+      set -- $staticroutes
+      while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
+    elif [ -n "$router" ]; then
+      ip route add default via "${router%% *}"
+    fi
     echo "$ip" > /tmp/lease
     ;;
 esac
+"""
+
+
+# Once it has a lease, the guest asks the metadata service who it is, the
+# way cloud-init would (a proxy may still be starting: a few tries). No
+# `wget -T`: busybox 1.35's wget crashes with it on a refused connection.
+METADATA_LINE = "STRATA-METADATA"
+METADATA_SCRIPT = f"""#!/bin/sh
+url=http://169.254.169.254
+for try in $(seq 30); do
+  meta=$(wget -q -O - $url/openstack/latest/meta_data.json) && break
+  sleep 1
+done
+uuid=$(echo "$meta" | sed -n 's/.*"uuid": *"\\([^"]*\\)".*/\\1/p')
+ec2=$(wget -q -O - $url/latest/meta-data/instance-id)
+echo "{METADATA_LINE}: uuid=$uuid instance-id=$ec2"
 """
 
 
@@ -209,6 +232,7 @@ def _initramfs(root: Path, busybox: Path) -> bytes:
         (d, 0o040755, b"") for d in ("bin", "dev", "proc", "sys", "modules", "seed", "tmp")
     ]
     entries.append(("udhcpc.sh", 0o100755, UDHCPC_SCRIPT.encode()))
+    entries.append(("metadata.sh", 0o100755, METADATA_SCRIPT.encode()))
     entries.append(("diskwatch.sh", 0o100755, DISK_WATCH.encode()))
     entries.append(("bin/busybox", 0o100755, busybox.read_bytes()))
     entries.append(("init", 0o100755, INIT.encode()))
