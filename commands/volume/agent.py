@@ -78,6 +78,12 @@ class ReportAttachFailed(Command):
     reason: str
 
 
+class ReportDetachFailed(Command):
+    volume_id: uuid.UUID
+    attachment_id: uuid.UUID
+    reason: str
+
+
 def agent_only(ctx: Context) -> None:
     if not ctx.is_admin:
         raise Forbidden("Only agents may report on volumes.")
@@ -218,6 +224,15 @@ def attach_failed(
 ) -> Outcome:
     agent_only(ctx)
     _remove_attachment(uow, cmd.volume_id, str(cmd.attachment_id), cmd.reason[:255])
+    return {"id": str(cmd.attachment_id)}
+
+
+@handler(ReportDetachFailed)
+def detach_failed(
+    cmd: ReportDetachFailed, uow: UnitOfWork, ctx: Context, deps: Dependencies
+) -> Outcome:
+    agent_only(ctx)
+    reported_volume(uow, cmd.volume_id).detach_failed(str(cmd.attachment_id), cmd.reason[:255])
     return {"id": str(cmd.attachment_id)}
 
 

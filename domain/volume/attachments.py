@@ -181,6 +181,25 @@ class Attachable(Resource):
         if self.attachment(attachment_id)["status"] != s.ATTACH_DETACHING:
             self.trigger_event(self.DetachRequested, attachment_id=attachment_id)
 
+    class DetachFailed(Aggregate.Event):
+        """The guest never released the disk: the attachment stands again
+        (Nova's detach failure puts the volume back in-use)."""
+
+        class_version = 1
+        attachment_id: str
+        reason: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            volume: Attachable = aggregate  # type: ignore[assignment]
+            volume._set(self.attachment_id, status=s.ATTACHED)
+
+    def detach_failed(self, attachment_id: str, reason: str) -> None:
+        """A repeated or late report (no longer detaching) changes nothing."""
+        self.require_alive()
+        current = self.attachments.get(attachment_id)
+        if current is not None and current["status"] == s.ATTACH_DETACHING:
+            self.trigger_event(self.DetachFailed, attachment_id=attachment_id, reason=reason)
+
     class AttachmentRemoved(Aggregate.Event):
         class_version = 1
         attachment_id: str

@@ -195,6 +195,11 @@ class VolumeRows(Projection):
         self.patch(cur, ATTACHMENTS, e.attachment_id, {"status": s.ATTACH_DETACHING}, {})
         self._rederive(cur, e)
 
+    @handles(Volume.DetachFailed)
+    def _detach_failed(self, cur: Cursor, e: Volume.DetachFailed) -> None:
+        self.patch(cur, ATTACHMENTS, e.attachment_id, {"status": s.ATTACHED}, {})
+        self._rederive(cur, e)
+
     @handles(Volume.AttachmentRemoved)
     def _removed(self, cur: Cursor, e: Volume.AttachmentRemoved) -> None:
         self.delete(cur, ATTACHMENTS, {"id": e.attachment_id})

@@ -267,3 +267,57 @@ def test_detach_of_a_disk_already_gone_is_reported(aenv: AttachEnv) -> None:
     assert aenv.cinder(vid)["status"] == "detaching"
     aenv.converge()
     assert aenv.cinder(vid)["status"] == "available"
+
+
+class DeafGuest(Hypervisor):
+    """A guest that never acknowledges an unplug: libvirt accepts the
+    request, and the disk stays in the domain (and qemu keeps the file)."""
+
+    def detach_disk(self, domain: Any, dev: str) -> None:
+        pass
+
+
+def test_a_disk_the_guest_keeps_is_not_called_detached(aenv: AttachEnv) -> None:
+    server_id, vid = aenv.active_server(), aenv.venv.volume()["id"]
+    assert aenv.attach(server_id, vid)[0] == 200
+    aenv.converge()
+    path = f"/v2.1/servers/{server_id}/os-volume_attachments/{vid}"
+    assert aenv.nova("DELETE", path)[0] == 202
+
+    cloud, now = aenv.venv.env.cloud, [0.0]
+    deaf = DeafGuest(TEST_URI)
+    disks = aenv.agent().disks
+    reporter = CommandReporter(cloud.bus, HOST)
+    options = AgentOptions(domain_type="test", host=HOST, detach_timeout=60)
+    agent = ComputeAgent(
+        deaf, disks, ImageQueries(cloud.db).get, reporter, options, lambda: now[0], reporter
+    )
+
+    def one_pass() -> None:
+        cloud.runner.catch_up_all()
+        agent.converge(host_state(cloud, HOST))
+        agent.wait_idle()
+        cloud.runner.catch_up_all()
+
+    try:
+        one_pass()
+        now[0] = 59.0
+        one_pass()
+        # Still plugged: the volume may not be handed to anyone else yet.
+        assert aenv.disks(server_id) == {vid: "vdc"}
+        assert aenv.cinder(vid)["status"] == "detaching"
+        now[0] = 61.0
+        one_pass()
+    finally:
+        agent.close()
+        deaf.close()
+    # Past the timeout the detach fails: the attachment stands again, in-use
+    # on both sides, and a later detach (a guest that listens) goes through.
+    volume = aenv.cinder(vid)
+    assert volume["status"] == "in-use"
+    assert [a["server_id"] for a in volume["attachments"]] == [server_id]
+    assert [a["volumeId"] for a in aenv.nova_list(server_id)] == [vid]
+    assert aenv.nova("DELETE", path)[0] == 202
+    aenv.converge()
+    assert aenv.disks(server_id) == {}
+    assert aenv.cinder(vid)["status"] == "available"

@@ -57,6 +57,7 @@ class VolumeReporter(Protocol):
     def volume_attached(self, volume_id: str, attachment_id: str, mountpoint: str) -> None: ...
     def volume_detached(self, volume_id: str, attachment_id: str) -> None: ...
     def attach_failed(self, volume_id: str, attachment_id: str, reason: str) -> None: ...
+    def detach_failed(self, volume_id: str, attachment_id: str, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class AgentOptions:
     host: str = ""  # written into each domain: see domain_xml.METADATA_NS
     step_timeout: float = 300.0
     shutdown_timeout: float = 30.0
+    # How long a guest may take to release an unplugged volume's disk.
+    detach_timeout: float = 60.0
     workers: int = 4
     # The base-image cache (workers/compute/image_cache.py); negative: kept for ever.
     image_cache_min_age: float = 86400.0
@@ -107,6 +110,7 @@ class ComputeAgent:
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
         self._console_seen: dict[str, float] = {}
+        self._detach_started: dict[str, float] = {}  # attachment id -> first unplug
         self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="compute-job")
         store = ImageStore(disks.images_dir)
         self.snapshots = Snapshots(disks, store, options.step_timeout)
@@ -345,14 +349,11 @@ class ComputeAgent:
                 a["status"],
             )
             if status == vs.ATTACH_DETACHING:
-                try:
-                    if volume_id in present:
-                        self._step(server_id, f"unplugging volume {volume_id}")
-                        self.hv.detach_disk(domain, present.pop(volume_id))
-                        self._note(server_id, f"unplugged volume {volume_id}")
-                except Exception as error:  # stays detaching: the next pass retries
-                    log.warning("server %s: detach of %s failed: %s", server_id, volume_id, error)
+                dev = present.pop(volume_id, None)
+                if dev is not None and not self._unplugged(server_id, domain, volume_id, dev):
+                    self._detach_overdue(volume_id, attachment_id, dev)
                     continue
+                self._detach_started.pop(attachment_id, None)
                 report.volume_detached(volume_id, attachment_id)
                 continue
             if status not in (vs.ATTACH_ATTACHING, vs.ATTACHED):
@@ -385,6 +386,34 @@ class ComputeAgent:
                 # so the live view may still hold one being detached: the
                 # next pass tries again, the other servers are not held up.
                 log.warning("server %s: unplug of stray %s failed: %s", server_id, dev, error)
+
+    def _unplugged(self, server_id: str, domain: Any, volume_id: str, dev: str) -> bool:
+        """Asks libvirt to unplug the disk; True once the guest let it go.
+        libvirt accepts an unplug before a real guest acknowledges it, and
+        qemu holds the file until then, so the disk must be gone from the
+        domain before the volume may be called detached."""
+        try:
+            self._step(server_id, f"unplugging volume {volume_id}")
+            self.hv.detach_disk(domain, dev)
+        except Exception as error:  # e.g. an unplug still in progress: look anyway
+            log.warning("server %s: detach of %s: %s", server_id, volume_id, error)
+        if any(d.volume_id == volume_id for d in self.hv.volume_disks(domain)):
+            log.info("server %s: waiting for the guest to release %s", server_id, dev)
+            return False
+        self._note(server_id, f"unplugged volume {volume_id}")
+        return True
+
+    def _detach_overdue(self, volume_id: str, attachment_id: str, dev: str) -> None:
+        """The volume stays detaching while the guest may still release the
+        disk; past `detach_timeout` the detach fails (the volume goes back
+        in-use, as in Nova) rather than waiting for ever."""
+        assert self.volume_reporter is not None
+        started = self._detach_started.setdefault(attachment_id, self.clock())
+        if self.clock() - started < self.options.detach_timeout:
+            return
+        del self._detach_started[attachment_id]
+        reason = f"The guest did not release {dev} within {self.options.detach_timeout:.0f}s"
+        self.volume_reporter.detach_failed(volume_id, attachment_id, reason)
 
     def _plug(self, domain: Any, attachment: dict[str, Any]) -> str:
         info = attachment.get("connection_info") or {}

@@ -26,7 +26,12 @@ from commands.compute.snapshots import (
     ReportSnapshotUploading,
 )
 from commands.context import SYSTEM_CONTEXT
-from commands.volume.agent import ReportAttachFailed, ReportVolumeAttached, ReportVolumeDetached
+from commands.volume.agent import (
+    ReportAttachFailed,
+    ReportDetachFailed,
+    ReportVolumeAttached,
+    ReportVolumeDetached,
+)
 from domain.errors import DomainError
 from infra.image_store import DataFacts
 
@@ -77,6 +82,12 @@ class CommandReporter:
 
     def attach_failed(self, volume_id: str, attachment_id: str, reason: str) -> None:
         command = ReportAttachFailed(
+            volume_id=uuid.UUID(volume_id), attachment_id=uuid.UUID(attachment_id), reason=reason
+        )
+        self._dispatch(command)
+
+    def detach_failed(self, volume_id: str, attachment_id: str, reason: str) -> None:
+        command = ReportDetachFailed(
             volume_id=uuid.UUID(volume_id), attachment_id=uuid.UUID(attachment_id), reason=reason
         )
         self._dispatch(command)
