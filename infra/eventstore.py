@@ -10,7 +10,7 @@ key in their `__dict__`, where `event_meta()` finds it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -31,7 +31,9 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from infra.database import SQLITE_WRITE_LOCK
+from infra.event_decoder import EventDecoder
 from infra.group_commit import GroupCommitter
+from infra.log_reader import LogReader
 from infra.personal_data import RULES, SHRED_TOPICS, PersonalDataVault
 from infra.settings import Settings
 from infra.snapshots import SnapshotStore
@@ -113,6 +115,12 @@ class EventStore:
             "sqlite" if self._serialise_writes else "postgres",
         )
         self.mapper.vault = self.vault
+        self.decoder = EventDecoder(
+            self.mapper,
+            text_ids_are_uuids=self._serialise_writes
+            and recorder.datastore.originator_id_type == "uuid",  # type: ignore[attr-defined]
+        )
+        self.log = LogReader(recorder)
         self.snapshots = SnapshotStore(
             recorder.datastore,  # type: ignore[attr-defined]
             self._serialise_writes,
@@ -197,7 +205,18 @@ class EventStore:
         return self.recorder.max_notification_id() or 0
 
     def decode(self, stored: StoredEvent) -> DomainEventProtocol[UUID]:
-        return self.mapper.to_domain_event(stored)
+        return self.decoder.decode(stored)
+
+    def decoded_pages(
+        self, after: int, stop: int, topics: Sequence[str] = (), size: int = 1000
+    ) -> Iterator[list[tuple[int, DomainEventProtocol[UUID]]]]:
+        """The log after `after` up to `stop`, decoded, a page at a time
+        (notification id and event): what a replay reads."""
+        decode = self.decoder.decode_parts
+        for rows in self.log.pages(after, stop, topics, size):
+            yield [
+                (n, decode(topic, oid, version, state)) for n, topic, oid, version, state in rows
+            ]
 
 
 def open_recorder(settings: Settings) -> ApplicationRecorder:

@@ -7,7 +7,6 @@ so the same code can fill the live tables or a fresh set during a rebuild.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from eventsourcing.utils import get_topic
 from psycopg import sql
 
 from infra.database import Cursor
+from projections.statements import delete_sql, register_columns, update_sql, upsert_sql
 
 E = TypeVar("E")
 Handler = Callable[[Any, Cursor, Any], None]
@@ -83,6 +83,9 @@ class Projection:
 
     def __init__(self, physical_names: Mapping[str, str] | None = None) -> None:
         self.physical_names = dict(physical_names or {t.name: t.name for t in self.tables})
+        self._keys = {t.name: t.primary_key for t in self.tables}
+        for table in self.tables:
+            register_columns(self.physical_names[table.name], table.columns)
 
     def table(self, logical: str) -> sql.Identifier:
         return sql.Identifier(self.physical_names[logical])
@@ -98,9 +101,9 @@ class Projection:
     # Small statement helpers, so handlers say what changes, not how.
 
     def upsert(self, cursor: Cursor, logical: str, row: Mapping[str, Any]) -> None:
-        spec = self.spec(logical)
-        statement = _upsert_sql(self.physical_names[logical], tuple(row), spec.primary_key)
-        cursor.execute(statement, [to_column(v) for v in row.values()])
+        statement = upsert_sql(self.physical_names[logical], tuple(row), self._keys[logical])
+        # Most values are stored as they are; replay runs this per column.
+        cursor.execute(statement, [v if type(v) in _PLAIN else to_column(v) for v in row.values()])
 
     def update(
         self,
@@ -111,14 +114,14 @@ class Projection:
     ) -> None:
         if not changes:
             return
-        statement = _update_sql(self.physical_names[logical], tuple(changes), tuple(where))
+        statement = update_sql(self.physical_names[logical], tuple(changes), tuple(where))
         cursor.execute(
             statement,
             [to_column(v) for v in changes.values()] + [to_column(v) for v in where.values()],
         )
 
     def delete(self, cursor: Cursor, logical: str, where: Mapping[str, Any]) -> None:
-        statement = _delete_sql(self.physical_names[logical], tuple(where))
+        statement = delete_sql(self.physical_names[logical], tuple(where))
         cursor.execute(statement, [to_column(v) for v in where.values()])
 
     def spec(self, logical: str) -> Table:
@@ -126,61 +129,6 @@ class Projection:
             if table.name == logical:
                 return table
         raise KeyError(logical)
-
-
-# Statements are composed with psycopg.sql once per shape and kept as text:
-# replaying a log runs the same few shapes hundreds of thousands of times.
-
-
-@functools.lru_cache(maxsize=4096)
-def _upsert_sql(table: str, names: tuple[str, ...], primary_key: tuple[str, ...]) -> str:
-    updates = [n for n in names if n not in primary_key]
-    action = (
-        sql.SQL("DO UPDATE SET {}").format(
-            sql.SQL(", ").join(
-                sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates
-            )
-        )
-        if updates
-        else sql.SQL("DO NOTHING")
-    )
-    return (
-        sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {}")
-        .format(
-            sql.Identifier(table),
-            sql.SQL(", ").join(map(sql.Identifier, names)),
-            sql.SQL(", ").join(sql.Placeholder() * len(names)),
-            sql.SQL(", ").join(map(sql.Identifier, primary_key)),
-            action,
-        )
-        .as_string(None)
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _update_sql(table: str, changed: tuple[str, ...], where: tuple[str, ...]) -> str:
-    return (
-        sql.SQL("UPDATE {} SET {} WHERE {}")
-        .format(
-            sql.Identifier(table),
-            sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in changed),
-            _conditions(where),
-        )
-        .as_string(None)
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _delete_sql(table: str, where: tuple[str, ...]) -> str:
-    return (
-        sql.SQL("DELETE FROM {} WHERE {}")
-        .format(sql.Identifier(table), _conditions(where))
-        .as_string(None)
-    )
-
-
-def _conditions(where: Sequence[str]) -> sql.Composable:
-    return sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in where)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -192,22 +140,47 @@ def to_column(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:  # most columns: checked first, as replay calls this per column
         return value
+    if kind is datetime:  # exact types before isinstance, for the same reason
+        return format_time(value)
     if kind is UUID:
         return value.hex
-    if isinstance(value, datetime):
-        return format_time(value)
-    if isinstance(value, dict | list | tuple):
+    if kind is list or kind is dict or isinstance(value, dict | list | tuple):
         if not value:
             return "{}" if kind is dict else "[]"
         return json.dumps(value, sort_keys=True, default=_json_default)
+    if isinstance(value, datetime):
+        return format_time(value)
     return value
+
+
+# The last time formatted and its text, swapped as one tuple so that threads
+# never see a time next to another time's text.
+_last_time: list[tuple[datetime | None, str]] = [(None, "")]
 
 
 def format_time(value: datetime) -> str:
     """One fixed, sortable spelling, so times compare correctly as text:
-    `2026-11-21T02:21:59.718517Z` (isoformat is several times faster than
-    strftime, and replay formats two times per row)."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    `2026-11-21T02:21:59.718517Z`.
+
+    Replay formats two times per row, usually the same event timestamp
+    twice (created and updated), so the last one is remembered; formatting
+    the fields is about twice as fast as isoformat on an aware datetime."""
+    last = _last_time[0]
+    if last[0] is value:
+        return last[1]
+    t = value if value.tzinfo is UTC else value.astimezone(UTC)
+    # %-formatting: measured faster here than an f-string with seven specs.
+    text = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        t.microsecond,
+    )
+    _last_time[0] = (value, text)
+    return text
 
 
 def _json_default(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""A cursor that sends runs of the same write statement as one executemany.
+"""A cursor that sends runs of the same write statement together.
 
 Projecting thousands of events one statement each is dominated by round
 trips (PostgreSQL) and per-call overhead (SQLite). Consecutive executions of
@@ -6,17 +6,38 @@ the same write statement are queued and sent together; anything else — a
 different statement, a read, the end of the batch — sends the queue first.
 So statements still run in exactly the order the handlers issued them, and a
 handler that reads sees every write before it.
+
+A run of one upsert shape (`projections.statements`) goes out as multi-row
+INSERTs: one statement binds hundreds of rows (SQLite), or carries all of
+them as one JSON parameter (PostgreSQL), where `executemany` still pays the
+driver's per-row cost (on PostgreSQL most of a replay's time). Rows with
+distinct keys upserted in one statement end exactly as upserted one by one;
+a key repeated within the run starts a new statement, so the later row still
+wins.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from itertools import chain
+from typing import Any
 
 from psycopg import sql
 
 from infra.database import Cursor, Params, Query, Row
+from projections.statements import UpsertShape, upsert_json_sql, upsert_rows_sql, upsert_shape
 
 _READS = ("SELECT", "WITH")
+_read_statements: dict[str, bool] = {}
+_KNOWN_STATEMENTS = 10_000
+
+# Rows per multi-row statement: powers of two, so that a few statement texts
+# per shape cover every run length (each is prepared and cached once), and
+# within both databases' limits on parameters per statement.
+_MAX_PARAMS = 32_766
+_MAX_ROWS = 1024
+_MIN_ROWS = 8
 
 
 class BatchingCursor(Cursor):
@@ -52,12 +73,78 @@ class BatchingCursor(Cursor):
         self._query, self._rows = None, []
         if query is None:
             return
-        if len(rows) == 1:
+        shape = upsert_shape(query) if isinstance(query, str) else None
+        if shape is not None and isinstance(query, str) and len(rows) >= _MIN_ROWS:
+            self._upsert_runs(shape, query, rows)
+        elif len(rows) == 1:
             self.inner.execute(query, rows[0])
         else:
             self.inner.executemany(query, rows)
 
+    def _upsert_runs(self, shape: UpsertShape, one_row: str, rows: list[Params]) -> None:
+        positions = shape.key_positions
+        start, seen = 0, set[Any]()
+        for i, row in enumerate(rows):
+            key = row[positions[0]] if len(positions) == 1 else tuple(row[p] for p in positions)
+            if key in seen:
+                self._upsert_distinct(shape, one_row, rows[start:i])
+                start, seen = i, set()
+            seen.add(key)
+        self._upsert_distinct(shape, one_row, rows[start:])
+
+    def _upsert_distinct(self, shape: UpsertShape, one_row: str, rows: list[Params]) -> None:
+        """Rows whose keys are all different, in as few statements as the limits allow."""
+        if self.dialect == "postgres":
+            # Long statements with thousands of placeholders are what psycopg
+            # parses slowest: without the JSON route, one row per statement.
+            if len(rows) < _MIN_ROWS or not self._upsert_json(shape, rows):
+                self.inner.executemany(one_row, rows)
+            return
+        width = len(shape.names)
+        chunk = _MAX_ROWS
+        while chunk * width > _MAX_PARAMS:
+            chunk //= 2
+        done = 0
+        while len(rows) - done >= _MIN_ROWS:
+            while chunk > len(rows) - done:
+                chunk //= 2
+            part = rows[done : done + chunk]
+            self.inner.execute(upsert_rows_sql(shape, chunk), [v for row in part for v in row])
+            done += chunk
+        if done < len(rows):
+            rest = rows[done:]
+            if len(rest) == 1:
+                self.inner.execute(one_row, rest[0])
+            else:
+                self.inner.executemany(one_row, rest)
+
+    def _upsert_json(self, shape: UpsertShape, rows: list[Params]) -> bool:
+        """All rows as one JSON parameter; False when a value has no JSON
+        spelling that PostgreSQL would read as the parameter it replaces."""
+        if not _JSON_EXACT.issuperset(map(type, chain.from_iterable(rows))):
+            return False
+        if shape.kinds is not None:
+            document = _JSON.encode(rows)
+        else:
+            names = shape.names
+            document = _JSON.encode([dict(zip(names, row, strict=True)) for row in rows])
+        self.inner.execute(upsert_json_sql(shape), [document])
+        return True
+
+
+# A float's JSON spelling (Python's repr) is not always PostgreSQL's (`100.0`
+# against `100` in a text column), nor are NaN and infinities JSON at all:
+# rows with other types take the parameter route.
+_JSON_EXACT = frozenset({str, int, bool, type(None)})
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
 
 def _is_read(query: Query) -> bool:
-    text = query if isinstance(query, str) else query.as_string(None)
-    return text.lstrip().upper().startswith(_READS)
+    if isinstance(query, str):
+        known = _read_statements.get(query)
+        if known is None:
+            known = query.lstrip().upper().startswith(_READS)
+            if len(_read_statements) < _KNOWN_STATEMENTS:  # statements are shapes, not values
+                _read_statements[query] = known
+        return known
+    return query.as_string(None).lstrip().upper().startswith(_READS)

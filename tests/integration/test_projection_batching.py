@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from psycopg import sql
 
 import commands.identity  # noqa: F401
 from commands.bus import CommandBus, Dependencies
@@ -13,9 +15,11 @@ from commands.identity.roles import CreateRole
 from infra.database import open_database
 from infra.eventstore import EventStore, open_recorder
 from infra.settings import Settings
+from projections.base import Table
 from projections.batching import BatchingCursor
 from projections.identity.projection import IdentityProjection
 from projections.runner import ProjectionRunner
+from projections.statements import register_columns, upsert_sql
 from tests.integration.test_store_contract import PlainPasswords
 
 
@@ -74,3 +78,83 @@ def test_a_change_projected_by_another_process_counts_as_a_change(settings: Sett
     finally:
         db_a.close()
         db_b.close()
+
+
+def _upsert_rows(n: int) -> list[list[Any]]:
+    """Rows for (k, flag, count, label): repeated keys, NULLs, and text that
+    JSON must escape."""
+    rows: list[list[Any]] = []
+    for i in range(n):
+        key = f"k{i % (n - 7)}"  # the last seven rows repeat earlier keys
+        label = None if i % 5 == 0 else f'"q\\uote"\n\u00e9\u2603 {i} \\'
+        rows.append([key, i % 3 == 0, i * 1_000_000_007, label])
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("kinds", "count"),
+    [
+        (("TEXT", "BOOLEAN", "BIGINT", "TEXT"), 1500),  # crosses the 1,024-row chunks
+        (("TEXT", "BOOLEAN", "BIGINT", "TEXT"), 20),
+        (("TEXT NOT NULL", "BOOLEAN", "BIGINT", "TEXT"), 300),  # no casts known: JSON objects
+    ],
+)
+def test_runs_of_upserts_end_as_the_same_upserts_one_by_one(
+    settings: Settings, kinds: tuple[str, ...], count: int
+) -> None:
+    """Multi-row statements (and on PostgreSQL a JSON parameter) instead of
+    one statement per row: same rows, with existing rows updated, the later
+    of two rows with one key winning, NULLs and odd text intact."""
+    db = open_database(settings.database_url, settings.sqlite_path, settings.is_postgres)
+    names = ("k", "flag", "count", "label")
+    columns = tuple(zip(names, kinds, strict=True))
+    # Shapes are cached by table name: one name per case.
+    batched_table, plain_table = f"batched_{len(kinds[0])}_{count}", f"plain_{count}"
+    try:
+        for table in (batched_table, plain_table):
+            register_columns(table, columns)
+            with db.transaction() as cur:
+                cur.execute(Table(table, columns, ("k",)).create_table(table))
+                cur.execute(upsert_sql(table, names, ("k",)), ["k3", False, -1, "before"])
+        rows = _upsert_rows(count)
+        with db.transaction() as cur:
+            batch = BatchingCursor(cur)
+            for row in rows:
+                batch.execute(upsert_sql(batched_table, names, ("k",)), row)
+            batch.flush()
+        with db.transaction() as cur:
+            for row in rows:
+                cur.execute(upsert_sql(plain_table, names, ("k",)), row)
+        batched = db.query(
+            sql.SQL("SELECT * FROM {} ORDER BY k").format(sql.Identifier(batched_table))
+        )
+        assert batched == db.query(
+            sql.SQL("SELECT * FROM {} ORDER BY k").format(sql.Identifier(plain_table))
+        )
+        assert len(batched) == count - 7
+        first = next(r for r in batched if r["k"] == "k0")
+        assert first["count"] == (count - 7) * 1_000_000_007  # the repeat won
+        assert first["flag"] == ((count - 7) % 3 == 0)
+    finally:
+        db.close()
+
+
+def test_runs_holding_floats_take_the_one_row_route(settings: Settings) -> None:
+    """A float's JSON spelling is not PostgreSQL's: such runs are sent as
+    parameters, and end as they would one by one."""
+    db = open_database(settings.database_url, settings.sqlite_path, settings.is_postgres)
+    columns = (("k", "TEXT"), ("size", "REAL"), ("note", "TEXT"))
+    names = tuple(n for n, _ in columns)
+    try:
+        register_columns("floats", columns)
+        with db.transaction() as cur:
+            cur.execute(Table("floats", columns, ("k",)).create_table("floats"))
+            batch = BatchingCursor(cur)
+            for i in range(50):
+                batch.execute(upsert_sql("floats", names, ("k",)), [f"k{i}", i / 8, str(i)])
+            batch.flush()
+        rows = db.query("SELECT * FROM floats ORDER BY k")
+        assert len(rows) == 50
+        assert {r["k"]: r["size"] for r in rows}["k5"] == 0.625
+    finally:
+        db.close()
