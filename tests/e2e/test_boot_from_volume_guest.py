@@ -8,19 +8,21 @@ test_compute_guest."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.cloud import RunningCloud, start_cloud
-from tests.e2e.test_compute_guest import _network, libvirt_python, missing, wait_for
+from tests.e2e.test_compute_guest import _network, wait_for
 from tests.e2e.test_identity_cli import osc, osc_json
 from tests.e2e.test_volume_cli import wait_gone
-from tests.support.guest import CMDLINE, DISK_MARKER, MARKER, GuestUnavailable, build_guest
+from tests.support.guest import CMDLINE, DISK_MARKER, MARKER
+from tests.support.real_guests import (
+    guest_folders,
+    require_real_guests,
+    tiny_guest,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.libvirt, pytest.mark.root]
 
@@ -29,45 +31,25 @@ GUEST_TIMEOUT = 240.0  # a loaded machine boots a TCG guest slowly; no measure h
 
 @pytest.fixture(scope="module")
 def real_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
-    libvirt = libvirt_python()
-    if os.geteuid() != 0:
-        missing("a real guest needs root (qemu:///system, /var/lib)")
-    for tool in ("qemu-system-x86_64", "qemu-img"):
-        if shutil.which(tool) is None:
-            missing(f"{tool} is not installed")
-    try:
-        libvirt.open("qemu:///system").close()
-    except libvirt.libvirtError as error:
-        missing(f"libvirtd does not answer on qemu:///system: {error}")
-    # qemu runs as libvirt-qemu and must reach the volume files: not under
-    # pytest's private (0700) temporary folders.
-    root = Path("/var/lib/strata-test-guest") / uuid.uuid4().hex[:12]
-    instances, volumes = root / "instances", root / "volumes"
-    for folder in (instances, volumes):
-        folder.mkdir(parents=True)
-    for folder in (root.parent, root, instances, volumes):
-        folder.chmod(0o755)
-    running = start_cloud(
-        Path(tmp_path_factory.mktemp("cloud")),
-        extra_env={
-            "STRATA_HOST": "bfv-guest-node",
-            "STRATA_COMPUTE_INTERVAL": "0.5",
-            "STRATA_COMPUTE_DRIVER": "libvirt",
-            "STRATA_COMPUTE_INSTANCES_DIR": str(instances),
-            "STRATA_VOLUMES_DIR": str(volumes),
-        },
-    )
-    yield running
-    running.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    require_real_guests()
+    with guest_folders("instances", "volumes") as (instances, volumes):
+        running = start_cloud(
+            Path(tmp_path_factory.mktemp("cloud")),
+            extra_env={
+                "STRATA_HOST": "bfv-guest-node",
+                "STRATA_COMPUTE_INTERVAL": "0.5",
+                "STRATA_COMPUTE_DRIVER": "libvirt",
+                "STRATA_COMPUTE_INSTANCES_DIR": str(instances),
+                "STRATA_VOLUMES_DIR": str(volumes),
+            },
+        )
+        yield running
+        running.stop()
 
 
 def test_a_real_guest_boots_from_a_volume_made_from_its_image(real_cloud: RunningCloud) -> None:
     cloud = real_cloud
-    try:
-        guest = build_guest()
-    except GuestUnavailable as error:
-        missing(f"cannot build the test guest: {error}")
+    guest = tiny_guest()
     kernel = osc_json(cloud, "image", "create", "--file", str(guest.kernel), "--disk-format",
                       "aki", "--container-format", "aki", "bfv-kernel")  # fmt: skip
     ramdisk = osc_json(cloud, "image", "create", "--file", str(guest.initrd), "--disk-format",

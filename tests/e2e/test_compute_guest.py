@@ -10,10 +10,7 @@ instance id on the serial console, which `console log show` returns.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,24 +19,15 @@ import pytest
 
 from tests.e2e.cloud import RunningCloud, start_cloud
 from tests.e2e.test_identity_cli import osc, osc_json
-from tests.support.guest import CMDLINE, DISK_MARKER, MARKER, GuestUnavailable, build_guest
+from tests.support.guest import CMDLINE, DISK_MARKER, MARKER
+from tests.support.real_guests import (
+    guest_folders,
+    libvirt_python,
+    require_real_guests,
+    tiny_guest,
+)
 
 pytestmark = pytest.mark.e2e
-
-
-def missing(reason: str) -> None:
-    """Skip locally, fail in CI (as the service fixtures do)."""
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
-def libvirt_python() -> Any:
-    try:
-        import libvirt
-    except ImportError:
-        missing("libvirt-python is not installed (pip install -e '.[libvirt]')")
-    return libvirt
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 120.0) -> Any:
@@ -114,41 +102,23 @@ def test_server_lifecycle_on_the_test_driver(
 
 @pytest.fixture(scope="module")
 def real_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
-    libvirt = libvirt_python()
-    if os.geteuid() != 0:
-        missing("a real guest needs root (qemu:///system, /var/lib)")
-    for tool in ("qemu-system-x86_64", "qemu-img"):
-        if shutil.which(tool) is None:
-            missing(f"{tool} is not installed")
-    try:
-        libvirt.open("qemu:///system").close()
-    except libvirt.libvirtError as error:
-        missing(f"libvirtd does not answer on qemu:///system: {error}")
-    # qemu runs as libvirt-qemu and must reach the disks: not under pytest's
-    # private (0700) temporary folders.
-    instances = Path("/var/lib/strata-test-guest") / uuid.uuid4().hex[:12]
-    instances.mkdir(parents=True)
-    for folder in (instances.parent, instances):
-        folder.chmod(0o755)
-    running = _start(
-        tmp_path_factory.mktemp("cloud"),
-        "guest-real-node",
-        STRATA_COMPUTE_DRIVER="libvirt",
-        STRATA_COMPUTE_INSTANCES_DIR=str(instances),
-    )
-    yield running
-    running.stop()
-    shutil.rmtree(instances, ignore_errors=True)
+    require_real_guests()
+    with guest_folders("instances") as (instances,):
+        running = _start(
+            tmp_path_factory.mktemp("cloud"),
+            "guest-real-node",
+            STRATA_COMPUTE_DRIVER="libvirt",
+            STRATA_COMPUTE_INSTANCES_DIR=str(instances),
+        )
+        yield running
+        running.stop()
 
 
 @pytest.mark.libvirt
 @pytest.mark.root
 def test_a_real_guest_boots_and_prints_its_marker(real_cloud: RunningCloud) -> None:
     cloud = real_cloud
-    try:
-        guest = build_guest()
-    except GuestUnavailable as error:
-        missing(f"cannot build the test guest: {error}")
+    guest = tiny_guest()
     # (`hypervisor show` also asks for os-aggregates, which Strata does not serve.)
     (hypervisor,) = osc_json(cloud, "hypervisor", "list", "--long")
     assert hypervisor["Hypervisor Type"] == "QEMU"

@@ -12,20 +12,23 @@ metadata service at 169.254.169.254.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.cloud import RunningCloud, start_cloud
-from tests.e2e.test_compute_guest import libvirt_python, missing, wait_for
+from tests.e2e.test_compute_guest import wait_for
 from tests.e2e.test_identity_cli import osc, osc_json
-from tests.support.guest import CMDLINE, METADATA_LINE, GuestUnavailable, build_guest
+from tests.support.guest import CMDLINE, METADATA_LINE
+from tests.support.real_guests import (
+    guest_folders,
+    missing,
+    require_real_guests,
+    tiny_guest,
+)
 from workers.network import names
 from workers.network.probe import probe
 
@@ -38,52 +41,41 @@ def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def netns_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningCloud, str]]:
-    libvirt_python()
-    if os.geteuid() != 0:
-        missing("a real guest on a network needs root")
+    require_real_guests()
     found = probe("linuxbridge")
     if found.driver is None:
         missing(f"the network agent cannot run here: {found.reason}")
-    if shutil.which("qemu-system-x86_64") is None:
-        missing("qemu-system-x86_64 is not installed")
     netns = f"cg-{uuid.uuid4().hex[:6]}"
     sh("ip", "netns", "add", netns)
     sh("ip", "-n", netns, "link", "set", "lo", "up")
-    instances = Path("/var/lib/strata-test-guest") / uuid.uuid4().hex[:12]
-    instances.mkdir(parents=True)
-    for folder in (instances.parent, instances):
-        folder.chmod(0o755)
-    cloud = start_cloud(
-        tmp_path_factory.mktemp("cloud"),
-        extra_env={
-            "STRATA_HOST": "guest-net-node",
-            "STRATA_COMPUTE_DRIVER": "libvirt",
-            "STRATA_COMPUTE_INSTANCES_DIR": str(instances),
-            "STRATA_COMPUTE_INTERVAL": "0.5",
-            "STRATA_NETWORK_AGENT": "linuxbridge",
-            "STRATA_AGENT_NETNS": netns,
-            "STRATA_AGENT_NAMESPACE_PREFIX": f"{netns}-",
-            "STRATA_AGENT_INTERVAL": "2",
-        },
-    )
-    try:
-        yield cloud, netns
-    finally:
-        cloud.stop()
-        for line in sh("ip", "netns", "list").stdout.splitlines():
-            if line.split(" ")[0].startswith(netns):
-                sh("ip", "netns", "delete", line.split(" ")[0], check=False)
-        shutil.rmtree(instances, ignore_errors=True)
+    with guest_folders("instances") as (instances,):
+        cloud = start_cloud(
+            tmp_path_factory.mktemp("cloud"),
+            extra_env={
+                "STRATA_HOST": "guest-net-node",
+                "STRATA_COMPUTE_DRIVER": "libvirt",
+                "STRATA_COMPUTE_INSTANCES_DIR": str(instances),
+                "STRATA_COMPUTE_INTERVAL": "0.5",
+                "STRATA_NETWORK_AGENT": "linuxbridge",
+                "STRATA_AGENT_NETNS": netns,
+                "STRATA_AGENT_NAMESPACE_PREFIX": f"{netns}-",
+                "STRATA_AGENT_INTERVAL": "2",
+            },
+        )
+        try:
+            yield cloud, netns
+        finally:
+            cloud.stop()
+            for line in sh("ip", "netns", "list").stdout.splitlines():
+                if line.split(" ")[0].startswith(netns):
+                    sh("ip", "netns", "delete", line.split(" ")[0], check=False)
 
 
 def test_a_real_guest_is_reached_over_its_tenant_network(
     netns_cloud: tuple[RunningCloud, str],
 ) -> None:
     cloud, netns = netns_cloud
-    try:
-        guest = build_guest()
-    except GuestUnavailable as error:
-        missing(f"cannot build the test guest: {error}")
+    guest = tiny_guest()
     kernel = osc_json(cloud, "image", "create", "--file", str(guest.kernel), "--disk-format",
                       "aki", "--container-format", "aki", "net-kernel")  # fmt: skip
     ramdisk = osc_json(cloud, "image", "create", "--file", str(guest.initrd), "--disk-format",

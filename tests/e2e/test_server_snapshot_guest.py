@@ -9,50 +9,36 @@ a server booted from the snapshot prints the same disk marker.
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.cloud import RunningCloud, start_cloud
-from tests.e2e.test_compute_guest import libvirt_python, missing, wait_for
+from tests.e2e.test_compute_guest import wait_for
 from tests.e2e.test_identity_cli import osc, osc_json
-from tests.support.guest import CMDLINE, DISK_MARKER, GuestUnavailable, build_guest
+from tests.support.guest import CMDLINE, DISK_MARKER
+from tests.support.real_guests import (
+    guest_folders,
+    require_real_guests,
+    tiny_guest,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.libvirt, pytest.mark.root]
 
 
 @pytest.fixture(scope="module")
 def real_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
-    libvirt = libvirt_python()
-    if os.geteuid() != 0:
-        missing("a real guest needs root (qemu:///system, /var/lib)")
-    for tool in ("qemu-system-x86_64", "qemu-img"):
-        if shutil.which(tool) is None:
-            missing(f"{tool} is not installed")
-    try:
-        libvirt.open("qemu:///system").close()
-    except libvirt.libvirtError as error:
-        missing(f"libvirtd does not answer on qemu:///system: {error}")
-    # qemu runs as libvirt-qemu and must reach the disks: not under pytest's
-    # private (0700) temporary folders.
-    instances = Path("/var/lib/strata-test-guest") / uuid.uuid4().hex[:12]
-    instances.mkdir(parents=True)
-    for folder in (instances.parent, instances):
-        folder.chmod(0o755)
-    extra = {
-        "STRATA_HOST": "snapshot-real-node",
-        "STRATA_COMPUTE_INTERVAL": "0.5",
-        "STRATA_COMPUTE_DRIVER": "libvirt",
-        "STRATA_COMPUTE_INSTANCES_DIR": str(instances),
-    }
-    running = start_cloud(tmp_path_factory.mktemp("cloud"), extra_env=extra)
-    yield running
-    running.stop()
-    shutil.rmtree(instances, ignore_errors=True)
+    require_real_guests()
+    with guest_folders("instances") as (instances,):
+        extra = {
+            "STRATA_HOST": "snapshot-real-node",
+            "STRATA_COMPUTE_INTERVAL": "0.5",
+            "STRATA_COMPUTE_DRIVER": "libvirt",
+            "STRATA_COMPUTE_INSTANCES_DIR": str(instances),
+        }
+        running = start_cloud(tmp_path_factory.mktemp("cloud"), extra_env=extra)
+        yield running
+        running.stop()
 
 
 def _console_shows(cloud: RunningCloud, name: str, text: str) -> str:
@@ -67,10 +53,7 @@ def _console_shows(cloud: RunningCloud, name: str, text: str) -> str:
 
 def test_a_running_guest_snapshot_boots_again(real_cloud: RunningCloud) -> None:
     cloud = real_cloud
-    try:
-        guest = build_guest()
-    except GuestUnavailable as error:
-        missing(f"cannot build the test guest: {error}")
+    guest = tiny_guest()
     kernel = osc_json(cloud, "image", "create", "--file", str(guest.kernel), "--disk-format",
                       "aki", "--container-format", "aki", "snap-kernel")  # fmt: skip
     ramdisk = osc_json(cloud, "image", "create", "--file", str(guest.initrd), "--disk-format",

@@ -11,10 +11,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,16 +19,20 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cloud import RunningCloud, start_cloud
-from tests.e2e.test_compute_guest import _network, libvirt_python, missing, wait_for
+from tests.e2e.test_compute_guest import _network, wait_for
 from tests.e2e.test_identity_cli import osc, osc_json
 from tests.e2e.test_volume_cli import wait_status
 from tests.support.guest import (
     CMDLINE,
     DISK_ADDED,
     DISK_REMOVED,
-    GuestUnavailable,
-    build_guest,
     disk_data,
+)
+from tests.support.real_guests import (
+    guest_folders,
+    libvirt_python,
+    require_real_guests,
+    tiny_guest,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.libvirt, pytest.mark.root]
@@ -44,29 +45,9 @@ GUEST_TIMEOUT = 240.0
 
 @pytest.fixture(scope="module")
 def real_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
-    libvirt = libvirt_python()
-    if os.geteuid() != 0:
-        missing("a real guest needs root (qemu:///system, /var/lib)")
-    for tool in ("qemu-system-x86_64", "qemu-img"):
-        if shutil.which(tool) is None:
-            missing(f"{tool} is not installed")
-    try:
-        libvirt.open("qemu:///system").close()
-    except libvirt.libvirtError as error:
-        missing(f"libvirtd does not answer on qemu:///system: {error}")
-    try:
-        guest = build_guest()
-    except GuestUnavailable as error:
-        missing(f"cannot build the test guest: {error}")
-    # qemu runs as libvirt-qemu and must reach the disks and the volume files:
-    # not under pytest's private (0700) temporary folders.
-    root = Path("/var/lib/strata-test-guest") / uuid.uuid4().hex[:12]
-    instances, volumes = root / "instances", root / "volumes"
-    for folder in (instances, volumes):
-        folder.mkdir(parents=True)
-    for folder in (root.parent, root, instances, volumes):
-        folder.chmod(0o755)
-    try:
+    require_real_guests()
+    guest = tiny_guest()
+    with guest_folders("instances", "volumes") as (instances, volumes):
         running = start_cloud(
             Path(tmp_path_factory.mktemp("cloud")),
             extra_env={
@@ -77,24 +58,20 @@ def real_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClou
                 "STRATA_VOLUMES_DIR": str(volumes),
             },
         )
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    try:
-        kernel = osc_json(running, "image", "create", "--file", str(guest.kernel),
-                          "--disk-format", "aki", "--container-format", "aki", "vg-kernel")  # fmt: skip
-        ramdisk = osc_json(running, "image", "create", "--file", str(guest.initrd),
-                           "--disk-format", "ari", "--container-format", "ari", "vg-ramdisk")  # fmt: skip
-        osc(running, "image", "create", "--file", str(guest.disk), "--disk-format", "raw",
-            "--container-format", "bare", "--property", f"kernel_id={kernel['id']}",
-            "--property", f"ramdisk_id={ramdisk['id']}",
-            "--property", f"os_command_line={CMDLINE}", IMAGE)  # fmt: skip
-        osc(running, "flavor", "create", "--vcpus", "1", "--ram", "256", "--disk", "1", FLAVOR)
-        _network(running, "10.63.0.0/24")
-        yield running
-    finally:
-        running.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            kernel = osc_json(running, "image", "create", "--file", str(guest.kernel),
+                              "--disk-format", "aki", "--container-format", "aki", "vg-kernel")  # fmt: skip
+            ramdisk = osc_json(running, "image", "create", "--file", str(guest.initrd),
+                               "--disk-format", "ari", "--container-format", "ari", "vg-ramdisk")  # fmt: skip
+            osc(running, "image", "create", "--file", str(guest.disk), "--disk-format", "raw",
+                "--container-format", "bare", "--property", f"kernel_id={kernel['id']}",
+                "--property", f"ramdisk_id={ramdisk['id']}",
+                "--property", f"os_command_line={CMDLINE}", IMAGE)  # fmt: skip
+            osc(running, "flavor", "create", "--vcpus", "1", "--ram", "256", "--disk", "1", FLAVOR)
+            _network(running, "10.63.0.0/24")
+            yield running
+        finally:
+            running.stop()
 
 
 def _live_disks(server_id: str) -> list[str]:
