@@ -26,6 +26,7 @@ from commands.bus import CommandBus
 from infra.database import Database
 from projections.compute.queries import ComputeQueries
 from projections.network.queries import NetworkQueries
+from projections.volume.queries import VolumeQueries
 
 
 def version_doc(base: str) -> dict[str, Any]:
@@ -87,5 +88,7 @@ def compute_app(
     bus: CommandBus, db: Database, authenticator: Authenticator, base_url: str
 ) -> Starlette:
     """The app wired from the cloud's parts (what runtime/registry.py calls)."""
-    deps = ComputeDeps(bus, ComputeQueries(db), NetworkQueries(db), authenticator, base_url)
+    deps = ComputeDeps(
+        bus, ComputeQueries(db), NetworkQueries(db), authenticator, base_url, VolumeQueries(db)
+    )
     return create_compute_app(deps)

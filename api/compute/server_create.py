@@ -268,6 +268,25 @@ def boot_of(server: dict[str, Any]) -> tuple[str, list[BlockDevice]]:
     return _ref(image, "imageRef"), devices
 
 
+def check_volume_quota(
+    deps: ComputeDeps, who: Caller, devices: list[BlockDevice], count: int
+) -> None:
+    """The volumes a boot makes (from an image, or blank) count against the
+    project's block-storage quota, checked before anything is written; Nova's
+    VolumeLimitExceeded is a 403."""
+    made = [d for d in devices if d.source_type in ("image", "blank")]
+    if not made:
+        return
+    limits = deps.volumes.quota_limits(who.project_id)
+    used = deps.volumes.usage(who.project_id)
+    wanted_volumes = len(made) * count
+    wanted_gigabytes = sum(d.volume_size or 0 for d in made) * count
+    if 0 <= limits["volumes"] < used["volumes"] + wanted_volumes or (
+        0 <= limits["gigabytes"] < used["gigabytes"] + wanted_gigabytes
+    ):
+        raise ApiError(403, "Volume resource quota exceeded")
+
+
 def create_command(deps: ComputeDeps, who: Caller, body: Any) -> tuple[CreateServer, bool]:
     if not isinstance(body, dict) or not isinstance(body.get("server"), dict):
         raise bad_request("Invalid input for field/attribute server. Value: None.")
@@ -293,6 +312,7 @@ def create_command(deps: ComputeDeps, who: Caller, body: Any) -> tuple[CreateSer
         maximum = max(minimum, maximum)
     flavor_ref = _ref(server["flavorRef"], "flavorRef")
     check_quota(deps, who, flavor_ref, minimum, len(metadata))
+    check_volume_quota(deps, who, devices, minimum)
     user_data = server.get("user_data")
     if user_data is not None and not isinstance(user_data, str):
         raise bad_request("User data needs to be valid base 64.")

@@ -17,6 +17,7 @@ from api.identity.authn import Authenticator
 from commands.bus import Command, CommandBus, Outcome
 from projections.compute.queries import ComputeQueries
 from projections.network.queries import NetworkQueries
+from projections.volume.queries import VolumeQueries
 
 NOVA_FAULTS = {
     400: "badRequest",
@@ -44,6 +45,7 @@ class ComputeDeps:
     network: NetworkQueries
     authenticator: Authenticator
     base_url: str
+    volumes: VolumeQueries  # the block-storage quota a boot from volume spends
 
 
 Caller = VersionedCaller

@@ -199,3 +199,33 @@ def test_a_volume_backed_server_as_nova_shows_it(venv: VolumeEnv, refs: dict[str
     kept = venv.alice("GET", f"{venv.base}/volumes/{refs['bootable']}", **{
         "OpenStack-API-Version": "volume 3.60"})[1]["volume"]  # fmt: skip
     assert (kept["status"], kept["attachments"]) == ("available", [])
+
+
+def test_volumes_a_boot_makes_count_against_the_volume_quota(
+    venv: VolumeEnv, refs: dict[str, str]
+) -> None:
+    env = venv.env
+    db = env.cloud.db
+    quotas = f"/v3/{env.admin.project_id}/os-quota-sets/{env.alice.project_id}"
+    used = venv.alice.ok("GET", f"{venv.base}/os-quota-sets/{env.alice.project_id}?usage=true")
+    gigabytes = used["quota_set"]["gigabytes"]["in_use"]
+    venv.admin.ok("PUT", quotas, {"quota_set": {"gigabytes": gigabytes + 1}})
+    try:
+        before = db.query("SELECT count(*) AS n FROM volume_volumes")[0]["n"]
+        # Two new 1 GiB volumes (the boot disk and a blank one) need 2 GiB.
+        bdms = [
+            image_volume(env.image_id),
+            {"source_type": "blank", "destination_type": "volume", "volume_size": 1},
+        ]
+        body = _body(refs, "", bdms, env.network_id)
+        code, answer = env.alice.api("POST", "/v2.1/servers", body)
+        assert code == 403, answer
+        assert answer["forbidden"]["message"] == "Volume resource quota exceeded"
+        env.cloud.runner.catch_up_all()
+        assert db.query("SELECT count(*) AS n FROM volume_volumes")[0]["n"] == before
+        # One fits.
+        body = _body(refs, "", [image_volume(env.image_id)], env.network_id)
+        code, answer = env.alice.api("POST", "/v2.1/servers", body)
+        assert code == 202, answer
+    finally:
+        venv.admin.ok("PUT", quotas, {"quota_set": {"gigabytes": 1000}})
