@@ -65,7 +65,24 @@ def guest_folders(*names: str) -> Iterator[list[Path]]:
     try:
         yield folders
     finally:
+        _remove_guests_under(root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _remove_guests_under(root: Path) -> None:
+    """Guests outlive the cloud that made them (an agent's restart must not
+    stop them), so a test's guests still running are stopped here: those
+    whose disks live under the test's folder."""
+    libvirt = libvirt_python()
+    conn = libvirt.open("qemu:///system")
+    try:
+        for domain in conn.listAllDomains():
+            if str(root) in domain.XMLDesc(0):
+                if domain.isActive():
+                    domain.destroy()
+                domain.undefine()
+    finally:
+        conn.close()
 
 
 def tiny_guest() -> Guest:
