@@ -44,5 +44,13 @@ class UnitOfWork:
     def add(self, aggregate: Aggregate) -> None:
         self._seen[aggregate.id] = aggregate
 
+    def holds(self, aggregate_id: UUID) -> bool:
+        """Whether this unit of work already loaded or added the aggregate."""
+        return aggregate_id in self._seen
+
+    def held(self, cls: type[A]) -> list[A]:
+        """The aggregates of `cls` this unit of work loaded or added."""
+        return [a for a in self._seen.values() if isinstance(a, cls)]
+
     def changed(self) -> list[Aggregate]:
         return [a for a in self._seen.values() if a.pending_events]

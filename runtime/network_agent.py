@@ -2,10 +2,11 @@
 
 The agent (workers/network) turns a HostSpec into kernel state; this module
 feeds it (the network read model's view of this host), wakes it when that
-view changes, and turns its reports into commands: a plugged port is bound
-(ACTIVE), a port whose device went away is DOWN, a resource that failed is
-ERROR with the reason. Reports are compared with the read model first, so a
-pass that changes nothing dispatches nothing.
+view changes or when a device a waiting port needs appears
+(workers/network/device_watch.py), and turns its reports into commands: a
+plugged port is bound (ACTIVE), a port whose device went away is DOWN, a
+resource that failed is ERROR with the reason. Reports are compared with the
+read model first, so a pass that changes nothing dispatches nothing.
 """
 
 from __future__ import annotations
@@ -30,16 +31,20 @@ from runtime.cloud import Cloud
 from workers.network.agent import NetworkAgent
 from workers.network.context import AgentOptions, Driver
 from workers.network.desired import HostSpec
+from workers.network.device_watch import DeviceWatch
 from workers.network.from_state import spec_from_host_state
 from workers.network.loop import AgentLoop
 from workers.network.metadata import Relay
 from workers.network.probe import probe
 from workers.network.report import Report
+from workers.network.topology import plugs
 
 log = logging.getLogger(__name__)
 
 DHCP_OWNER = "network:dhcp"
-WATCH_INTERVAL = 0.05  # how often the read model's change marker is looked at
+# How often the read model's change marker is looked at: a dictionary
+# lookup, so often enough to add little to a port's way to ACTIVE.
+WATCH_INTERVAL = 0.01
 # The agent process learns of other processes' writes by catching up; SQLite
 # has no notifications, so it looks often (one cheap max-id query).
 AGENT_CATCH_UP_INTERVAL = 0.05
@@ -186,6 +191,19 @@ def spawn_network_agent(cloud: Cloud) -> RunningNetworkAgent:
     return RunningNetworkAgent(None, description, stop)
 
 
+def passes(loop: AgentLoop) -> int:
+    return loop.last[0] if loop.last is not None else 0
+
+
+def waiting_devices(loop: AgentLoop) -> frozenset[str]:
+    """The devices the waiting ports of the loop's last pass need."""
+    last = loop.last  # read once: the loop's thread replaces it
+    if last is None:
+        return frozenset()
+    _, spec, report = last
+    return frozenset(p.device for p in plugs(spec).values() if p.port_id in report.ports_waiting)
+
+
 def start_network_agent(cloud: Cloud, embedded: bool = True) -> RunningNetworkAgent:
     """Start the agent loop in a thread, or explain why it does not run."""
     settings = cloud.settings
@@ -201,8 +219,9 @@ def start_network_agent(cloud: Cloud, embedded: bool = True) -> RunningNetworkAg
     reporter = Reporter(cloud)
     # The host end of the metadata path: proxies in namespaces forward to it.
     relay = Relay.for_settings(settings, options.state_dir)
+    agent = NetworkAgent(options)
     loop = AgentLoop(
-        NetworkAgent(options),
+        agent,
         load_spec=lambda: reporter.load(embedded),
         publish=reporter.publish,
         interval=settings.agent_interval,
@@ -219,9 +238,15 @@ def start_network_agent(cloud: Cloud, embedded: bool = True) -> RunningNetworkAg
                 seen = now
                 loop.poke()
 
+    devices = DeviceWatch(
+        options.host_netns, lambda: passes(loop), lambda: waiting_devices(loop), loop.poke
+    )
     threads = [
         threading.Thread(target=loop.run, name="network-agent", daemon=True),
         threading.Thread(target=watch, name="network-agent-watch", daemon=True),
+        threading.Thread(
+            target=devices.run, args=(stopping,), name="network-agent-devices", daemon=True
+        ),
     ]
     for thread in threads:
         thread.start()
@@ -231,6 +256,7 @@ def start_network_agent(cloud: Cloud, embedded: bool = True) -> RunningNetworkAg
         loop.stop()
         for thread in threads:
             thread.join(timeout=10)
+        agent.close()
         relay.stop()
 
     where = f" in namespace {settings.agent_netns}" if settings.agent_netns else ""

@@ -75,6 +75,25 @@ def _claim_free(uow: UnitOfWork, kind: str, key: str, owner: uuid.UUID) -> bool:
     return existing.owner_id == owner
 
 
+def _claim_drawn(uow: UnitOfWork, kind: str, key: str, owner: uuid.UUID) -> bool:
+    """Claim a key drawn at random; False when it is taken (draw another).
+
+    A drawn key is almost surely unclaimed, so the first one of a command is
+    claimed without a lookup (two reads of the store saved): if it was taken
+    after all, the claim's first version collides with the existing one in
+    the event store and the bus runs the handler again, which draws anew.
+    Later keys of the same command (a bulk create) are looked up, or each
+    would add its own chance of failing the whole bulk.
+    """
+    key_id = claim_id(kind, "", key)
+    if uow.holds(key_id):
+        return False  # drawn twice in one bulk
+    if uow.held(NameClaim):
+        return _claim_free(uow, kind, key, owner)
+    uow.add(NameClaim(kind=kind, scope="", key=key, owner_id=owner))
+    return True
+
+
 def release_claim(uow: UnitOfWork, kind: str, key: str, owner: uuid.UUID) -> None:
     existing = uow.get_any(NameClaim, claim_id(kind, "", key))
     if existing is not None:
@@ -85,8 +104,10 @@ def release_claim(uow: UnitOfWork, kind: str, key: str, owner: uuid.UUID) -> Non
 def allocate_vni(uow: UnitOfWork, network_id: uuid.UUID, requested: int | None) -> int:
     """A VXLAN VNI no other live network holds (a claim per VNI makes it unique).
 
-    The search starts at a point derived from the network id, so concurrent
-    creations rarely probe the same VNI and a retry (new id) starts elsewhere.
+    Unless one is requested, the search starts at a point derived from the
+    network id, which is random: concurrent creations rarely try the same
+    VNI, the first try needs no lookup (see `_claim_drawn`), and a retry
+    (new id) starts elsewhere.
     """
     if requested is not None:
         if not _claim_free(uow, "vni", str(requested), network_id):
@@ -96,7 +117,7 @@ def allocate_vni(uow: UnitOfWork, network_id: uuid.UUID, requested: int | None) 
     start = network_id.int % span
     for step in range(64):
         vni = VNI_MIN + (start + step) % span
-        if _claim_free(uow, "vni", str(vni), network_id):
+        if _claim_drawn(uow, "vni", str(vni), network_id):
             return vni
     raise Invalid("No free VXLAN segment was found.", "NoNetworkAvailable")
 
@@ -125,11 +146,11 @@ def claim_mac(uow: UnitOfWork, port_id: uuid.UUID, requested: str | None) -> str
                 "MacAddressInUse",
             )
         return mac
+    # A handler may draw random numbers: it runs before anything is saved,
+    # and a retry simply draws again.
     while True:
-        # A handler may draw random numbers: it runs before anything is saved,
-        # and a retry simply draws again.
         mac = MAC_PREFIX + "".join(f":{b:02x}" for b in secrets.token_bytes(3))
-        if _claim_free(uow, "mac", mac, port_id):
+        if _claim_drawn(uow, "mac", mac, port_id):
             return mac
 
 

@@ -146,7 +146,15 @@ class NetworkQueries:
         return {r["project_id"]: from_json(r["limits"], {}) for r in rows if r["limits"] != "{}"}
 
     def quotas(self, project_id: str) -> dict[str, int]:
-        overrides = self.quota_overrides().get(project_id, {})
+        # One project's row: every create checks its quota, and reading
+        # every project's overrides made that cost grow with the cloud.
+        rows = self.db.query(
+            sql.SQL("SELECT limits FROM {} WHERE project_id = %s").format(
+                sql.Identifier("net_quotas")
+            ),
+            [project_id],
+        )
+        overrides: dict[str, int] = from_json(rows[0]["limits"], {}) if rows else {}
         return {**DEFAULT_QUOTAS, **overrides}
 
     # -- facts the API passes to commands ----------------------------------

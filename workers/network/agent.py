@@ -14,15 +14,17 @@ the security group tables last so they cover every port now present.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from types import ModuleType
+from typing import Any
 
 from infra.net import namespaces
-from infra.net.links import Links
 from infra.net.namespaces import iproute
 from workers.network import dhcp, linuxbridge, ovs, routers, security
 from workers.network.context import AgentOptions, Pass
 from workers.network.desired import HostSpec
+from workers.network.link_cache import CachedLinks
 from workers.network.report import Report
 from workers.network.tables import TableSync
 
@@ -36,6 +38,13 @@ class NetworkAgent:
         # One pass at a time: an event-triggered pass and the periodic one
         # must not interleave their reads and writes of the same devices.
         self._lock = threading.Lock()
+        # The socket into the host namespace, kept from pass to pass: opening
+        # one into a named namespace forks a pyroute2 helper, which cost a
+        # pass tens of milliseconds. Dropped after a pass with failures (in
+        # case the socket is why) and when the namespace is gone (a socket
+        # would keep a deleted namespace alive).
+        self._host = contextlib.ExitStack()
+        self._host_ipr: Any = None
 
     @property
     def _driver(self) -> ModuleType:
@@ -46,23 +55,58 @@ class NetworkAgent:
         with self._lock:
             host_ns = self.options.host_netns
             if host_ns is not None and not namespaces.exists(host_ns):
+                self._drop_host_socket()
                 report.failed(spec.host, LookupError(f"host namespace {host_ns} does not exist"))
                 return report
             self.options.state_dir.mkdir(parents=True, exist_ok=True)
-            with iproute(host_ns) as ipr:
-                run = Pass(spec, self.options, Links(ipr), report, self._tables)
+            try:
+                links = CachedLinks(self._host_socket(host_ns))
+                run = Pass(spec, self.options, links, report, self._tables)
                 driver = self._driver
-                driver.ensure_networks(run)
-                dhcp.converge(run)
-                routers.converge(run)
-                driver.attach_ports(run)
-                driver.remove_stale(run)
-                security.converge(run)
+                # (stage, whether it starts from a fresh dump of the links)
+                stages = (
+                    (driver.ensure_networks, True),
+                    # Only the agent's own devices: the dump above serves.
+                    (dhcp.converge, False),
+                    (routers.converge, False),
+                    # Compute's taps come on their own, and the stages above
+                    # may have deleted namespaces (and so veth ends) by hand.
+                    (driver.attach_ports, True),
+                    (driver.remove_stale, False),
+                    (security.converge, False),
+                )
+                for stage, fresh in stages:
+                    if fresh:
+                        links.forget()
+                    stage(run)
+            except BaseException:
+                self._drop_host_socket()
+                raise
+            if report.errors:
+                self._drop_host_socket()
             # A port whose filtering failed is not up, even with its tap plugged.
             report.ports_up -= set(report.errors)
         return report
 
+    def close(self) -> None:
+        """Let go of the host namespace (the agent stops)."""
+        with self._lock:
+            self._drop_host_socket()
+
+    def _host_socket(self, host_ns: str | None) -> Any:
+        if self._host_ipr is None:
+            self._host_ipr = self._host.enter_context(iproute(host_ns))
+        return self._host_ipr
+
+    def _drop_host_socket(self) -> None:
+        self._host.close()
+        self._host_ipr = None
+
 
 def converge(spec: HostSpec, options: AgentOptions) -> Report:
     """One pass with a fresh agent (no memory of applied nftables tables)."""
-    return NetworkAgent(options).converge(spec)
+    agent = NetworkAgent(options)
+    try:
+        return agent.converge(spec)
+    finally:
+        agent.close()

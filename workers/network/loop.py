@@ -5,6 +5,14 @@ alone (DESIGN.md) and re-reads the whole desired state through `load_spec`
 every time, so a lost, duplicated or reordered event cannot leave the host
 wrong for longer than one `interval`. Outcomes go to `publish` (which the
 composition root turns into PortBound / ERROR status commands).
+
+A wake-up whose desired state equals that of the last pass, when that pass
+left nothing waiting and nothing failed, converges nothing: most wake-ups
+are the echo of the agent's own reports (a port bound ACTIVE changes the
+read model, not the spec), and a full pass costs as much as the host is
+big. The last report is published again instead, against the fresh read
+model. The timer's pass always converges: it is what repairs drift nobody
+announced (a device deleted by hand).
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ class AgentLoop:
         self.before_pass = before_pass
         self._wake = threading.Event()
         self._stop = threading.Event()
+        # The last pass that converged: its number, spec and report, in one
+        # reference so another thread reads the three of them consistently.
+        self.last: tuple[int, HostSpec, Report] | None = None
 
     def poke(self) -> None:
         """Ask for a pass soon (call from an event subscriber)."""
@@ -50,25 +61,42 @@ class AgentLoop:
         self._stop.set()
         self._wake.set()
 
-    def run_once(self) -> Report | None:
+    def run_once(self, full: bool = True) -> Report | None:
+        """One pass; `full=False` (a wake-up) may skip converging, see above."""
         if self.before_pass is not None:
             try:
                 self.before_pass()
             except Exception:  # its failure must not stop the networking itself
                 log.exception("network agent upkeep failed")
         try:
-            report = self.agent.converge(self.load_spec())
+            spec = self.load_spec()
+            settled = None if full else self._settled(spec)
+            report = settled if settled is not None else self.agent.converge(spec)
         except Exception:
             # Per-resource failures are in the report; this is the whole pass
             # failing (e.g. the read models unreachable): try again later.
             log.exception("network agent pass failed")
             return None
+        if settled is not None:
+            self.publish(settled)
+            return settled
+        self.last = (self.last[0] + 1 if self.last else 1, spec, report)
         self.publish(report)
         return report
 
+    def _settled(self, spec: HostSpec) -> Report | None:
+        """The last report, if converging `spec` again would change nothing."""
+        if self.last is None:
+            return None
+        _, last_spec, report = self.last
+        if spec != last_spec or report.ports_waiting or report.errors:
+            return None
+        return report
+
     def run(self) -> None:
+        full = True
         while not self._stop.is_set():
             # Clear before the pass: a poke arriving during it triggers another.
             self._wake.clear()
-            self.run_once()
-            self._wake.wait(self.interval)
+            self.run_once(full)
+            full = not self._wake.wait(self.interval)
