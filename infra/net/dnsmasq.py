@@ -26,18 +26,11 @@ def available() -> bool:
     return shutil.which(BINARY) is not None or Path("/usr/sbin/dnsmasq").exists()
 
 
-class Dnsmasq:
+class Dnsmasq(processes.OwnedDaemon):
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.pid_file = directory / "pid"
+        super().__init__(directory)
         self.hosts_file = directory / "hosts"
         self.opts_file = directory / "opts"
-        self.args_file = directory / "args"
-        self.log_file = directory / "log"
-
-    def pid(self) -> int | None:
-        """The running server's pid, if the pid file names a live dnsmasq of ours."""
-        return processes.owned_pid(self.pid_file, self.directory)
 
     def command(self, interface: str, dhcp_ranges: list[str]) -> list[str]:
         args = [
@@ -99,16 +92,3 @@ class Dnsmasq:
             os.kill(pid, signal.SIGHUP)
             return True
         return False
-
-    def stop(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        processes.stop(pid)
-        self.pid_file.unlink(missing_ok=True)
-        return True
-
-    def remove(self) -> bool:
-        stopped = self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
-        return stopped

@@ -7,9 +7,7 @@ run started, restarts one that died, and replaces one whose command changed.
 
 from __future__ import annotations
 
-import shutil
 import sys
-from pathlib import Path
 
 from infra.net import processes
 from infra.net.namespaces import run
@@ -17,17 +15,7 @@ from infra.net.namespaces import run
 PROGRAM = "infra.net.metadata_proxy"
 
 
-class MetadataProcess:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.pid_file = directory / "pid"
-        self.args_file = directory / "args"
-        self.log_file = directory / "log"
-
-    def pid(self) -> int | None:
-        """The running process's pid, if the pid file names a live one of ours."""
-        return processes.owned_pid(self.pid_file, self.pid_file)
-
+class MetadataProcess(processes.OwnedDaemon):
     def command(self, mode: str, options: list[str]) -> list[str]:
         files = ["--pid-file", str(self.pid_file), "--log-file", str(self.log_file)]
         return [sys.executable, "-m", PROGRAM, mode, *options, *files]
@@ -49,16 +37,3 @@ class MetadataProcess:
         # so this returns with the process running or with its error.
         run(namespace, command)
         return True
-
-    def stop(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        processes.stop(pid)
-        self.pid_file.unlink(missing_ok=True)
-        return True
-
-    def remove(self) -> bool:
-        stopped = self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
-        return stopped

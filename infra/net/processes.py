@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -45,3 +46,33 @@ def stop(pid: int, timeout: float = 5.0) -> None:
     if running(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+class OwnedDaemon:
+    """A detached process of ours, owned through the files of its folder
+    (command line, pid file, log), so an agent finds, stops and removes
+    what a previous run of it started."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.pid_file = directory / "pid"
+        self.args_file = directory / "args"
+        self.log_file = directory / "log"
+
+    def pid(self) -> int | None:
+        """The running process's pid, if the pid file names a live one of ours
+        (its command line names this folder)."""
+        return owned_pid(self.pid_file, self.directory)
+
+    def stop(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        stop(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def remove(self) -> bool:
+        stopped = self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return stopped
