@@ -226,6 +226,8 @@ def start_network_agent(cloud: Cloud, embedded: bool = True) -> RunningNetworkAg
         publish=reporter.publish,
         interval=settings.agent_interval,
         before_pass=relay.ensure,
+        quick=lambda spec: agent.converge(spec, verify=False),
+        after_publish=agent.settle,
     )
     stopping = threading.Event()
 

@@ -7,6 +7,7 @@ treat a simulated host (a named namespace) and the real host the same way.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -57,6 +58,61 @@ def iproute(ns: str | None) -> Iterator[Any]:
         yield ipr
     finally:
         ipr.close()
+
+
+def identity(name: str) -> int | None:
+    """The inode of namespace `name` (None: it does not exist).
+
+    A namespace deleted and created again under the same name gets another
+    inode, so what was learnt about the first (its tables, an open socket
+    into it) can be told apart from the second.
+    """
+    try:
+        return os.stat(NETNS_DIR / name).st_ino
+    except OSError:
+        return None
+
+
+class Sockets:
+    """Sockets into named namespaces, kept open from one pass to the next.
+
+    Opening a pyroute2 socket into a named namespace forks a helper, which
+    cost tens of milliseconds per namespace and pass. An open socket keeps
+    its namespace alive after `ip netns delete` (and with it the veths whose
+    peers sit on the host's bridges), so `prune` must run whenever a
+    namespace may have gone: a socket whose namespace is gone or was
+    replaced is closed, and the next `get` opens one into the new one.
+    Not thread-safe: the agent uses it under its pass lock.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, tuple[int, Any]] = {}
+
+    def get(self, name: str) -> Any:
+        inode = identity(name)
+        held = self._open.get(name)
+        if held is not None and held[0] == inode:
+            return held[1]
+        self.close(name)
+        if inode is None:
+            raise LookupError(f"namespace {name} does not exist")
+        ipr = IPRoute(netns=name)
+        self._open[name] = (inode, ipr)
+        return ipr
+
+    def prune(self) -> None:
+        """Close the sockets whose namespace is gone or was replaced."""
+        for name, (inode, _) in list(self._open.items()):
+            if identity(name) != inode:
+                self.close(name)
+
+    def close(self, name: str | None = None) -> None:
+        """Close the socket into `name` (None: every socket)."""
+        for key in list(self._open) if name is None else [name]:
+            held = self._open.pop(key, None)
+            if held is not None:
+                with contextlib.suppress(Exception):
+                    held[1].close()
 
 
 def in_namespace(ns: str | None, argv: Sequence[str]) -> list[str]:

@@ -25,6 +25,30 @@ def table_text(ns: str | None, family: str, name: str) -> str | None:
     return _HANDLE.sub("", result.stdout)
 
 
+def tables_text(ns: str | None, tables: Sequence[tuple[str, str]]) -> tuple[str | None, ...]:
+    """`table_text` of each (family, name), from one process.
+
+    nft 1.0 cannot list two tables in one invocation (the second finds no
+    cache), so a set of tables comes from `list ruleset`, which prints each
+    table exactly as `list table` does, cut at the table lines.
+    """
+    if len(tables) == 1:
+        return (table_text(ns, *tables[0]),)
+    result = run(ns, ["nft", "list", "ruleset"], check=False)
+    if result.returncode != 0:
+        return tuple(table_text(ns, family, name) for family, name in tables)
+    found: dict[tuple[str, str], list[str]] = {}
+    lines: list[str] = []
+    for line in _HANDLE.sub("", result.stdout).splitlines(keepends=True):
+        if line.startswith("table "):
+            family, name = line.split()[1:3]
+            lines = found.setdefault((family, name), [])
+        lines.append(line)
+        if line == "}\n":  # what comes between tables (a warning) is no table's
+            lines = []
+    return tuple("".join(found[pair]) if pair in found else None for pair in tables)
+
+
 def replace_tables(ns: str | None, tables: Sequence[tuple[str, str, str]]) -> None:
     """Make each (family, name, body) table contain exactly body, in one transaction.
 

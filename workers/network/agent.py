@@ -15,6 +15,7 @@ the security group tables last so they cover every port now present.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from types import ModuleType
 from typing import Any
@@ -29,6 +30,8 @@ from workers.network.report import Report
 from workers.network.tables import TableSync
 
 __all__ = ["AgentOptions", "NetworkAgent", "Report", "converge"]
+
+log = logging.getLogger(__name__)
 
 
 class NetworkAgent:
@@ -45,23 +48,33 @@ class NetworkAgent:
         # would keep a deleted namespace alive).
         self._host = contextlib.ExitStack()
         self._host_ipr: Any = None
+        # The same for router and DHCP namespaces, closed when one goes.
+        self._sockets = namespaces.Sockets()
 
     @property
     def _driver(self) -> ModuleType:
         return ovs if self.options.driver == "ovs" else linuxbridge
 
-    def converge(self, spec: HostSpec) -> Report:
+    def converge(self, spec: HostSpec, verify: bool = True) -> Report:
+        """Converge to `spec`; `verify=False` trusts what this agent applied.
+
+        A quick pass (a wake-up, on the way of a port to ACTIVE) does not
+        list the nftables tables and sysctls it applied before (see
+        tables.py); the timer's pass and direct calls verify them all.
+        """
         report = Report()
         with self._lock:
             host_ns = self.options.host_netns
             if host_ns is not None and not namespaces.exists(host_ns):
                 self._drop_host_socket()
+                self._sockets.close()
                 report.failed(spec.host, LookupError(f"host namespace {host_ns} does not exist"))
                 return report
             self.options.state_dir.mkdir(parents=True, exist_ok=True)
+            self._tables.verify = verify
             try:
                 links = CachedLinks(self._host_socket(host_ns))
-                run = Pass(spec, self.options, links, report, self._tables)
+                run = Pass(spec, self.options, links, report, self._tables, self._sockets)
                 driver = self._driver
                 # (stage, whether it starts from a fresh dump of the links)
                 stages = (
@@ -77,21 +90,32 @@ class NetworkAgent:
                 )
                 for stage, fresh in stages:
                     if fresh:
+                        # Sockets into namespaces deleted (by hand or by the
+                        # stages above) would keep them and their veths.
+                        self._sockets.prune()
                         links.forget()
                     stage(run)
             except BaseException:
-                self._drop_host_socket()
+                self._drop_sockets()
                 raise
             if report.errors:
-                self._drop_host_socket()
+                self._drop_sockets()
             # A port whose filtering failed is not up, even with its tap plugged.
             report.ports_up -= set(report.errors)
         return report
 
+    def settle(self) -> None:
+        """Work a quick pass left for later, off a port's way to ACTIVE."""
+        with self._lock:
+            try:
+                self._tables.settle()
+            except Exception:  # the next verifying pass reapplies instead
+                log.exception("network agent could not list its tables")
+
     def close(self) -> None:
         """Let go of the host namespace (the agent stops)."""
         with self._lock:
-            self._drop_host_socket()
+            self._drop_sockets()
 
     def _host_socket(self, host_ns: str | None) -> Any:
         if self._host_ipr is None:
@@ -101,6 +125,11 @@ class NetworkAgent:
     def _drop_host_socket(self) -> None:
         self._host.close()
         self._host_ipr = None
+
+    def _drop_sockets(self) -> None:
+        """After a failure (in case a socket is why) and when the agent stops."""
+        self._drop_host_socket()
+        self._sockets.close()
 
 
 def converge(spec: HostSpec, options: AgentOptions) -> Report:

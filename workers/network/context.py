@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from infra.net.links import Links
+from infra.net.namespaces import Sockets
 from workers.network.desired import HostSpec
 from workers.network.report import Report
 from workers.network.tables import TableSync
@@ -40,3 +41,5 @@ class Pass:
     host: Links
     report: Report
     tables: TableSync
+    # The agent's sockets into router and DHCP namespaces (None: open one per use).
+    sockets: Sockets | None = None

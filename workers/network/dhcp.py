@@ -13,11 +13,15 @@ from pathlib import Path
 from infra.net import namespaces
 from infra.net.dnsmasq import Dnsmasq
 from infra.net.links import Links
-from infra.net.namespaces import iproute
 from workers.network import dhcp_config, metadata, names
 from workers.network.context import Pass
 from workers.network.desired import PortSpec
-from workers.network.plugging import ensure_link_local, ensure_veth, sync_addresses
+from workers.network.plugging import (
+    ensure_link_local,
+    ensure_veth,
+    namespace_socket,
+    sync_addresses,
+)
 from workers.network.routers import METADATA_IP
 from workers.network.topology import dhcp_ports
 
@@ -40,6 +44,8 @@ def converge(run: Pass) -> None:
         network_id = ns.removeprefix(prefix + names.DHCP_NAMESPACE)
         if ns.startswith(prefix + names.DHCP_NAMESPACE) and network_id not in wanted:
             Dnsmasq(_directory(run, network_id)).remove()
+            if run.sockets is not None:
+                run.sockets.close(ns)  # an open socket would keep it alive
             namespaces.delete_namespace(ns)
             run.report.changed(f"delete namespace {ns}")
     root = run.options.state_dir / "dhcp"
@@ -61,7 +67,7 @@ def _converge_network(run: Pass, port: PortSpec) -> bool:
         run.report.changed(f"create namespace {ns}")
     device = names.dhcp_device(port.id)
     ensure_veth(run, names.tap(port.id), device, ns, port.mac_address, mtu)
-    with iproute(ns) as ipr:
+    with namespace_socket(run, ns) as ipr:
         links = Links(ipr)
         sync_addresses(run, links, device, config.addresses, ns)
         if config.ipv6:  # DHCPv6 replies come from a link-local address

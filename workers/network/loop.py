@@ -12,7 +12,9 @@ are the echo of the agent's own reports (a port bound ACTIVE changes the
 read model, not the spec), and a full pass costs as much as the host is
 big. The last report is published again instead, against the fresh read
 model. The timer's pass always converges: it is what repairs drift nobody
-announced (a device deleted by hand).
+announced (a device deleted by hand). A wake-up that does converge may be
+a quicker one (`quick`): the agent's trusts the nftables tables it applied
+itself and leaves listing them for `after_publish`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class AgentLoop:
         publish: Callable[[Report], None],
         interval: float = 30.0,
         before_pass: Callable[[], object] | None = None,
+        quick: Callable[[HostSpec], Report] | None = None,
+        after_publish: Callable[[], object] | None = None,
     ) -> None:
         self.agent = agent
         self.load_spec = load_spec
@@ -47,6 +51,12 @@ class AgentLoop:
         self.interval = interval
         # Host-wide upkeep outside the spec (the metadata relay), each pass.
         self.before_pass = before_pass
+        # How a wake-up converges (default: as the timer does); the agent's
+        # quick pass trusts what it applied itself, see tables.py.
+        self.quick = quick or agent.converge
+        # Work that may wait until the report is out (listing what a quick
+        # pass applied, for the next verifying pass).
+        self.after_publish = after_publish
         self._wake = threading.Event()
         self._stop = threading.Event()
         # The last pass that converged: its number, spec and report, in one
@@ -71,7 +81,10 @@ class AgentLoop:
         try:
             spec = self.load_spec()
             settled = None if full else self._settled(spec)
-            report = settled if settled is not None else self.agent.converge(spec)
+            if settled is not None:
+                report = settled
+            else:
+                report = self.agent.converge(spec) if full else self.quick(spec)
         except Exception:
             # Per-resource failures are in the report; this is the whole pass
             # failing (e.g. the read models unreachable): try again later.
@@ -82,6 +95,12 @@ class AgentLoop:
             return settled
         self.last = (self.last[0] + 1 if self.last else 1, spec, report)
         self.publish(report)
+        # A pass already asked for goes first; the follow-up keeps for later.
+        if self.after_publish is not None and not self._wake.is_set():
+            try:
+                self.after_publish()
+            except Exception:
+                log.exception("network agent follow-up failed")
         return report
 
     def _settled(self, spec: HostSpec) -> Report | None:

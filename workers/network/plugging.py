@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from infra.net.links import Links
 from infra.net.namespaces import iproute
 from workers.network.context import Pass
+
+
+@contextlib.contextmanager
+def namespace_socket(run: Pass, namespace: str) -> Iterator[Any]:
+    """A pyroute2 socket into `namespace`: the agent's kept one, if it keeps them."""
+    if run.sockets is None:
+        with iproute(namespace) as ipr:
+            yield ipr
+    else:
+        yield run.sockets.get(namespace)
 
 
 def ensure_veth(
@@ -18,7 +30,7 @@ def ensure_veth(
     Attaching the host end to its bridge is left to the L2 driver, which
     handles instance taps the same way.
     """
-    with iproute(namespace) as ipr:
+    with namespace_socket(run, namespace) as ipr:
         inner = Links(ipr)
         if inner.index(inner_device) is None:
             # A host end without its peer is debris of an interrupted pass.

@@ -6,7 +6,7 @@ or with OVS the port's own, see hybrid), so one set of tables serves both.
 
 from __future__ import annotations
 
-from infra.net import namespaces, nftables
+from infra.net import nftables
 from workers.network import names, sg_rules
 from workers.network.context import Pass
 
@@ -27,7 +27,7 @@ def converge(run: Pass) -> None:
         for key in _SYSCTLS:
             # br_netfilter hands bridged packets to the inet hooks only when
             # asked to, per namespace.
-            if namespaces.ensure_sysctl(ns, key, "1"):
+            if run.tables.ensure_sysctl(ns, key, "1"):
                 run.report.changed(f"set {key}=1")
         bridge_body, inet_body = rendered
         tables = [("bridge", names.SG_TABLE, bridge_body), ("inet", names.SG_TABLE, inet_body)]
