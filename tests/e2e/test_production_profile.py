@@ -147,10 +147,20 @@ async def project_events(nats_url: str, seconds: float) -> list[str]:
 def wait_for_projects(nats_url: str, wanted: list[str], timeout: float = 20) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
-        seen = asyncio.run(project_events(nats_url, 1.0))
+        try:
+            seen = asyncio.run(project_events(nats_url, 1.0))
+        except nats.js.errors.NotFoundError:
+            seen = []  # the relay has not made its stream yet (a slow start)
         if set(wanted) <= set(seen) or time.monotonic() > deadline:
             return seen
         time.sleep(0.2)
+
+
+def wait_for_line(log: Path, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert time.monotonic() < deadline, f"{log.name}: no {text!r}: {log.read_text()}"
+        time.sleep(0.1)
 
 
 def test_separate_processes_serve_stream_and_survive_losing_the_leading_relay(
@@ -158,7 +168,9 @@ def test_separate_processes_serve_stream_and_survive_losing_the_leading_relay(
 ) -> None:
     processes, url = cloud
     first_relay = processes.start("relay-1", "relay")
-    time.sleep(1.0)  # let the first one take the lead
+    # Let the first one take the lead (a loaded machine starts it slowly).
+    wait_for_line(processes.folder / "relay-1.log", "relay: publishing to")
+    time.sleep(1.0)
     processes.start("relay-2", "relay")
     token = admin_token(url)
     before = create_project(url, token, "before-failover")
