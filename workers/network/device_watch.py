@@ -82,7 +82,10 @@ class DeviceWatch:
             if not ready:
                 continue
             announced = {m.get("ifname") for m in ipr.get() if m.get("event") == "RTM_NEWLINK"}
-            if announced & devices:
+            # One read may return only part of what arrived (the rest waits
+            # in the socket's queue, unseen by select), so a wanted device
+            # is also looked up whenever anything was announced.
+            if devices and (announced & devices or _any_present(ipr, devices)):
                 self.poke()
 
     def _namespace_exists(self) -> bool:
