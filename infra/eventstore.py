@@ -179,6 +179,7 @@ class EventStore:
             aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
         if aggregate is None:
             return None
+        self.snapshots.loaded(aggregate)
         if not isinstance(aggregate, cls):
             return None
         return aggregate

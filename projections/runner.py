@@ -12,7 +12,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -132,10 +132,23 @@ class ProjectionRunner:
         and each event goes to the projections that handle it. A write waits
         for this before answering, so its cost is per write, not per read model.
         """
+        if until is None and self._nothing_new():
+            return
         while True:
             reached, full = self._catch_up_batch()
             if not full and (until is None or reached >= until):
                 return
+
+    def _nothing_new(self) -> bool:
+        """Whether the log ends where every projection is known to be.
+
+        Positions never pass the head, so then no process can have moved
+        one either: an idle poll costs one read instead of a write
+        transaction (on SQLite, the database's one write lock).
+        """
+        if any(n not in self._known for n in self.projections):
+            return False
+        return self.store.max_notification_id() <= self.lowest_known_position()
 
     def _catch_up_batch(self) -> tuple[int, bool]:
         names = sorted(self.projections)  # a fixed order: no lock-order deadlocks
@@ -148,7 +161,7 @@ class ProjectionRunner:
                 # log: no need to wait for the disk (the log's own inserts
                 # still do).
                 cur.execute(sql.SQL("SET LOCAL synchronous_commit TO OFF"))
-            positions = {n: self._lock_position(cur, n) for n in names}
+            positions = self._lock_positions(cur, names)
             for name in names:
                 self._notice_others(name, positions[name], topics[name])
             head = self.store.max_notification_id()
@@ -168,6 +181,7 @@ class ProjectionRunner:
             full = len(notifications) == self.batch_size
             new_position = notifications[-1].id if full else head
             batches = {n: BatchingCursor(cur) for n in names}
+            appliers = {n: _applier(self.projections[n]) for n in names}
             for notification in notifications:
                 wanted = [
                     n
@@ -179,12 +193,13 @@ class ProjectionRunner:
                     continue
                 event = self.store.decode(notification)
                 for name in wanted:
-                    self.projections[name].apply(batches[name], event)
+                    appliers[name](batches[name], notification.id, event)
                     applied[name] = notification.id
             for name in names:
                 batches[name].flush()
-                if positions[name] < new_position:
-                    self._set_position(cur, name, new_position)
+            self._set_positions(
+                cur, [n for n in names if positions[n] < new_position], new_position
+            )
         for name in names:
             self._known[name] = max(positions[name], new_position)
         self._changed.update(applied)
@@ -340,6 +355,35 @@ class ProjectionRunner:
             return 0
         return int(row["position"])
 
+    def _lock_positions(self, cur: Cursor, names: list[str]) -> dict[str, int]:
+        """Lock the position rows of `names` in one statement; their positions.
+
+        Rows are locked as the sorted result is produced, so every batch
+        takes them in the same order and two batches cannot deadlock.
+        """
+        cur.execute(
+            sql.SQL("SELECT name, position FROM {} WHERE name IN ({}) ORDER BY name{}").format(
+                POSITIONS,
+                sql.SQL(", ").join(sql.Placeholder() * len(names)),
+                cur.lock_row_clause(),
+            ),
+            names,
+        )
+        found = {str(row["name"]): int(row["position"]) for row in cur.fetchall()}
+        # A projection added since setup: its row is made as a lone lock would.
+        return {n: found[n] if n in found else self._lock_position(cur, n) for n in names}
+
+    def _set_positions(self, cur: Cursor, names: list[str], position: int) -> None:
+        """Move every one of `names` to `position` in one statement."""
+        if not names:
+            return
+        cur.execute(
+            sql.SQL("UPDATE {} SET position = %s WHERE name IN ({})").format(
+                POSITIONS, sql.SQL(", ").join(sql.Placeholder() * len(names))
+            ),
+            [position, *names],
+        )
+
     def _set_position(self, cur: Cursor, name: str, position: int) -> None:
         cur.execute(
             sql.SQL("UPDATE {} SET position = %s WHERE name = %s").format(POSITIONS),
@@ -358,6 +402,16 @@ class ProjectionRunner:
                         )
                     )
         raise KeyError(logical_table)
+
+
+def _applier(projection: Projection) -> Callable[[Cursor, int, Any], None]:
+    """How the catch-up hands an event to `projection`: with its notification
+    id when the projection takes it (`apply_at`), which saves it looking the
+    id up in the log."""
+    apply_at: Callable[[Cursor, int, Any], None] | None = getattr(projection, "apply_at", None)
+    if apply_at is not None:
+        return apply_at
+    return lambda cursor, _, event: projection.apply(cursor, event)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ does not repeat it (an Updated or Deleted event never does).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +23,7 @@ from infra.database import Cursor
 from infra.envelope import name_parts
 from infra.eventstore import event_meta
 from projections.audit.owners import as_id, owner_in
-from projections.base import Projection, Table
+from projections.base import Projection, Table, to_column
 
 T, N = "TEXT", "BIGINT"
 # The log's table, as infra.eventstore.open_recorder names it.
@@ -81,38 +82,57 @@ class AuditProjection(Projection):
         return []  # every event, of every kind, now and in the future
 
     def apply(self, cursor: Cursor, event: Any) -> None:
+        """Index an event that came without its notification id (a rebuild):
+        the id and, for an event that names no owner, the owner are read first."""
         fields = vars(event)
-        resource_id = as_id(fields["originator_id"])
         notification_id = self._notification_id(
             cursor, fields["originator_id"], fields["originator_version"]
         )
+        resource_id = as_id(fields["originator_id"])
         owner = owner_in(event)
         if owner is not None:
             self.upsert(cursor, "audit_owners", {"resource_id": resource_id, "project_id": owner})
         else:
             owner = self._owner(cursor, resource_id)
+        self.upsert(cursor, "audit_events", self._row(notification_id, event, owner))
+
+    def apply_at(self, cursor: Cursor, notification_id: int, event: Any) -> None:
+        """Index an event whose notification id the catch-up knows, which a
+        write waits for: no read of the log, and the owner of an event that
+        names none is looked up inside its own insert, not before it."""
+        owner = owner_in(event)
+        row = self._row(notification_id, event, owner)
+        if owner is not None:
+            resource_id = row["resource_id"]
+            self.upsert(cursor, "audit_owners", {"resource_id": resource_id, "project_id": owner})
+            self.upsert(cursor, "audit_events", row)
+            return
+        statement = _insert_inheriting_owner(
+            self.physical_names["audit_events"], self.physical_names["audit_owners"]
+        )
+        values = [to_column(row[n]) for n in _INHERITING_COLUMNS]
+        cursor.execute(statement, [*values, row["resource_id"]])
+
+    def _row(self, notification_id: int, event: Any, owner: str | None) -> dict[str, Any]:
+        fields = vars(event)
         meta = event_meta(event)
         topic = get_topic(type(event))
         service, resource_type, _ = name_parts(topic)
-        self.upsert(
-            cursor,
-            "audit_events",
-            {
-                "notification_id": notification_id,
-                "occurred_at": fields["timestamp"],
-                "resource_id": resource_id,
-                "resource_type": resource_type,
-                "service": service,
-                "event_type": event_type(topic),
-                "version": fields["originator_version"],
-                "user_id": as_id(meta.get("user_id")),
-                "actor_project_id": as_id(meta.get("project_id")),
-                "project_id": owner,
-                "request_id": meta.get("request_id") or None,
-                "idempotency_key": meta.get("idempotency_key"),
-                "source": meta.get("source"),
-            },
-        )
+        return {
+            "notification_id": notification_id,
+            "occurred_at": fields["timestamp"],
+            "resource_id": as_id(fields["originator_id"]),
+            "resource_type": resource_type,
+            "service": service,
+            "event_type": event_type(topic),
+            "version": fields["originator_version"],
+            "user_id": as_id(meta.get("user_id")),
+            "actor_project_id": as_id(meta.get("project_id")),
+            "project_id": owner,
+            "request_id": meta.get("request_id") or None,
+            "idempotency_key": meta.get("idempotency_key"),
+            "source": meta.get("source"),
+        }
 
     def _notification_id(self, cursor: Cursor, originator_id: UUID, version: int) -> int:
         """The event's position in the log, read from the log's own table.
@@ -147,3 +167,33 @@ class AuditProjection(Projection):
         )
         row = cursor.fetchone()
         return None if row is None else row["project_id"]
+
+
+_INHERITING_COLUMNS = tuple(n for n in AUDIT_TABLE.column_names if n != "project_id")
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_inheriting_owner(events_table: str, owners_table: str) -> str:
+    """The audit row upsert with its `project_id` read from the owners table
+    by a subquery (the resource id is the last parameter), so the row's
+    owner is found and written in one statement; as `_owner` then `upsert`
+    do, it sees an owner written earlier in the same transaction."""
+    names = _INHERITING_COLUMNS
+    updates = [n for n in AUDIT_TABLE.column_names if n not in AUDIT_TABLE.primary_key]
+    return (
+        sql.SQL(
+            "INSERT INTO {events} ({columns}, project_id) VALUES ({values},"
+            " (SELECT project_id FROM {owners} WHERE resource_id = %s))"
+            " ON CONFLICT (notification_id) DO UPDATE SET {updates}"
+        )
+        .format(
+            events=sql.Identifier(events_table),
+            columns=sql.SQL(", ").join(map(sql.Identifier, names)),
+            values=sql.SQL(", ").join(sql.Placeholder() * len(names)),
+            owners=sql.Identifier(owners_table),
+            updates=sql.SQL(", ").join(
+                sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates
+            ),
+        )
+        .as_string(None)
+    )
