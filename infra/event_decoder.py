@@ -81,6 +81,8 @@ def uuid_from_text(text: str) -> UUID:
 
 
 def _text_to_uuid(originator_id: UUID | str) -> UUID | str:
+    if type(originator_id) is str and len(originator_id) == 32:  # SQLite's spelling: one call
+        return uuid_from_hex(originator_id)
     return uuid_from_text(originator_id) if isinstance(originator_id, str) else originator_id
 
 
@@ -199,6 +201,9 @@ class EventDecoder:
                     d[name] = self._list(value)
             elif kind is float:
                 raise _Float
+        # Most objects are not transcoded values: no call to find that out.
+        if len(d) != 2 or "_type_" not in d:
+            return d
         return self._transcoded(d)
 
     def _transcoded(self, d: dict[str, Any]) -> Any:

@@ -102,8 +102,14 @@ class Projection:
 
     def upsert(self, cursor: Cursor, logical: str, row: Mapping[str, Any]) -> None:
         statement = upsert_sql(self.physical_names[logical], tuple(row), self._keys[logical])
-        # Most values are stored as they are; replay runs this per column.
-        cursor.execute(statement, [v if type(v) in _PLAIN else to_column(v) for v in row.values()])
+        # Most values are stored as they are, the rest converted by their
+        # exact type without to_column's chain of checks: replay runs this
+        # per column. Other types (subclasses, tuples) take to_column.
+        convert = _CONVERTERS.get
+        cursor.execute(
+            statement,
+            [v if type(v) in _PLAIN else convert(type(v), to_column)(v) for v in row.values()],
+        )
 
     def update(
         self,
@@ -140,22 +146,33 @@ def to_column(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:  # most columns: checked first, as replay calls this per column
         return value
-    if kind is datetime:  # exact types before isinstance, for the same reason
-        return format_time(value)
-    if kind is UUID:
-        return value.hex
-    if kind is list or kind is dict or isinstance(value, dict | list | tuple):
-        if not value:
-            return "{}" if kind is dict else "[]"
-        return json.dumps(value, sort_keys=True, default=_json_default)
+    convert = _CONVERTERS.get(kind)  # exact types before isinstance, for the same reason
+    if convert is not None:
+        return convert(value)
+    if isinstance(value, dict | list | tuple):  # an empty one is "[]" unless exactly a dict
+        return _list_column(value)
     if isinstance(value, datetime):
         return format_time(value)
     return value
 
 
-# The last time formatted and its text, swapped as one tuple so that threads
-# never see a time next to another time's text.
+def _dict_column(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=_json_default) if value else "{}"
+
+
+def _list_column(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=_json_default) if value else "[]"
+
+
+def _uuid_column(value: UUID) -> str:
+    return value.int.to_bytes(16, "big").hex()  # UUID.hex, without its Python property
+
+
+# The last time formatted and its text, and the last hour and its text, each
+# swapped as one tuple so that threads never see a time next to another
+# time's text.
 _last_time: list[tuple[datetime | None, str]] = [(None, "")]
+_last_hour: list[tuple[tuple[int, int, int, int] | None, str]] = [(None, "")]
 
 
 def format_time(value: datetime) -> str:
@@ -163,24 +180,31 @@ def format_time(value: datetime) -> str:
     `2026-11-21T02:21:59.718517Z`.
 
     Replay formats two times per row, usually the same event timestamp
-    twice (created and updated), so the last one is remembered; formatting
-    the fields is about twice as fast as isoformat on an aware datetime."""
+    twice (created and updated), so the last one is remembered; and the
+    log's times come in order, so the date and hour are usually the last
+    one's too. Formatting the fields is about twice as fast as isoformat on
+    an aware datetime, and formatting three of them a third faster again."""
     last = _last_time[0]
     if last[0] is value:
         return last[1]
     t = value if value.tzinfo is UTC else value.astimezone(UTC)
-    # %-formatting: measured faster here than an f-string with seven specs.
-    text = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
-        t.year,
-        t.month,
-        t.day,
-        t.hour,
-        t.minute,
-        t.second,
-        t.microsecond,
-    )
+    hour = _last_hour[0]
+    if hour[0] != (t.day, t.hour, t.month, t.year):
+        # %-formatting: measured faster here than f-strings with format specs.
+        prefix = "%04d-%02d-%02dT%02d:" % (t.year, t.month, t.day, t.hour)  # noqa: UP031
+        hour = ((t.day, t.hour, t.month, t.year), prefix)
+        _last_hour[0] = hour
+    text = hour[1] + "%02d:%02d.%06dZ" % (t.minute, t.second, t.microsecond)  # noqa: UP031
     _last_time[0] = (value, text)
     return text
+
+
+_CONVERTERS: dict[type[Any], Callable[[Any], Any]] = {
+    datetime: format_time,
+    UUID: _uuid_column,
+    dict: _dict_column,
+    list: _list_column,
+}
 
 
 def _json_default(value: Any) -> Any:

@@ -21,9 +21,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
+import orjson
 from psycopg import sql
+from psycopg.errors import UniqueViolation
 
 from infra.database import Cursor, Params, Query, Row
 from projections.statements import UpsertShape, upsert_json_sql, upsert_rows_sql, upsert_shape
@@ -41,13 +44,20 @@ _MIN_ROWS = 8
 
 
 class BatchingCursor(Cursor):
-    def __init__(self, inner: Cursor) -> None:
+    def __init__(self, inner: Cursor, conflicted: set[UpsertShape] | None = None) -> None:
+        """`conflicted`: try runs of upserts as plain INSERTs first (PostgreSQL),
+        for tables that are mostly filled by new keys (a rebuild's); shapes
+        that met an existing key are added to it and upserted from then on."""
         self.inner = inner
         self.dialect = inner.dialect
         self._query: Query | None = None
         self._rows: list[Params] = []
+        self._conflicted = conflicted
 
     def execute(self, query: Query, params: Params = ()) -> None:
+        if query is self._query:  # the run goes on: only writes are ever queued
+            self._rows.append(params)
+            return
         if _is_read(query):
             self.flush()
             self.inner.execute(query, params)
@@ -83,6 +93,11 @@ class BatchingCursor(Cursor):
 
     def _upsert_runs(self, shape: UpsertShape, one_row: str, rows: list[Params]) -> None:
         positions = shape.key_positions
+        if len(positions) == 1:  # the usual case, checked without a Python loop per row
+            keys = list(map(itemgetter(positions[0]), rows))
+            if len(set(keys)) == len(keys):
+                self._upsert_distinct(shape, one_row, rows)
+                return
         start, seen = 0, set[Any]()
         for i, row in enumerate(rows):
             key = row[positions[0]] if len(positions) == 1 else tuple(row[p] for p in positions)
@@ -109,7 +124,7 @@ class BatchingCursor(Cursor):
             while chunk > len(rows) - done:
                 chunk //= 2
             part = rows[done : done + chunk]
-            self.inner.execute(upsert_rows_sql(shape, chunk), [v for row in part for v in row])
+            self.inner.execute(upsert_rows_sql(shape, chunk), list(chain.from_iterable(part)))
             done += chunk
         if done < len(rows):
             rest = rows[done:]
@@ -124,13 +139,40 @@ class BatchingCursor(Cursor):
         if not _JSON_EXACT.issuperset(map(type, chain.from_iterable(rows))):
             return False
         if shape.kinds is not None:
-            document = _JSON.encode(rows)
+            document = _json_text(rows)
         else:
             names = shape.names
-            document = _JSON.encode([dict(zip(names, row, strict=True)) for row in rows])
+            document = _json_text([dict(zip(names, row, strict=True)) for row in rows])
+        conflicted = self._conflicted
+        if conflicted is not None and shape not in conflicted:
+            # An upsert that meets no existing key costs PostgreSQL about
+            # twice what the same INSERT does (speculative insertion); when
+            # one key exists, the INSERT changes nothing and the upsert runs.
+            self.inner.execute(_SAVEPOINT)
+            try:
+                self.inner.execute(upsert_json_sql(shape, on_conflict=False), [document])
+            except UniqueViolation:
+                self.inner.execute(_ROLLBACK_TO_SAVEPOINT)
+                conflicted.add(shape)
+            else:
+                self.inner.execute(_RELEASE_SAVEPOINT)
+                return True
         self.inner.execute(upsert_json_sql(shape), [document])
         return True
 
+
+def _json_text(value: Any) -> str:
+    """JSON text of rows of plain values: orjson's (several times faster than
+    the standard encoder, the same document) unless it refuses a value."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # integers past 64 bits, lone surrogates
+        return _JSON.encode(value)
+
+
+_SAVEPOINT = "SAVEPOINT strata_insert_first"
+_ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT strata_insert_first"
+_RELEASE_SAVEPOINT = "RELEASE SAVEPOINT strata_insert_first"
 
 # A float's JSON spelling (Python's repr) is not always PostgreSQL's (`100.0`
 # against `100` in a text column), nor are NaN and infinities JSON at all:

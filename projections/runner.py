@@ -24,6 +24,7 @@ from infra.eventstore import EventStore
 from projections.base import Projection
 from projections.batching import BatchingCursor
 from projections.readahead import read_ahead
+from projections.statements import UpsertShape
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +285,9 @@ class ProjectionRunner:
         transaction per page, the next page read and decoded meanwhile."""
         count = 0
         pages = self.store.decoded_pages(after, head, topics, self.replay_page)
+        apply = fresh.apply  # bound once: this loop runs per event
+        # Fresh tables: upserts there mostly meet no existing key.
+        conflicted: set[UpsertShape] = set()
         with self._replay_cache(), _fewer_collections():
             for page in read_ahead(pages):
                 with self.db.transaction() as cur:
@@ -292,9 +296,9 @@ class ProjectionRunner:
                         # whose transaction does wait for the disk: a crash
                         # before it starts the rebuild over anyway.
                         cur.execute(sql.SQL("SET LOCAL synchronous_commit TO OFF"))
-                    batch = BatchingCursor(cur)
+                    batch = BatchingCursor(cur, conflicted)
                     for _, event in page:
-                        fresh.apply(batch, event)
+                        apply(batch, event)
                     batch.flush()
                 count += len(page)
         return count

@@ -223,16 +223,17 @@ class IdentityProjection(Projection):
     # -- projects --------------------------------------------------------
     @handles(Project.Created)
     def _project_created(self, cur: Cursor, e: Project.Created) -> None:
+        domain_id = api_id(e.domain_id)
         self.upsert(
             cur,
             "projects",
             {
                 "id": api_id(e.originator_id),
-                "domain_id": api_id(e.domain_id),
+                "domain_id": domain_id,
                 "name": e.name,
                 "description": e.description,
                 "enabled": e.enabled,
-                "parent_id": _opt(e.parent_id) or api_id(e.domain_id),
+                "parent_id": _opt(e.parent_id) or domain_id,
                 "tags": e.tags,
                 "extra": e.extra,
                 "created_at": e.timestamp,
