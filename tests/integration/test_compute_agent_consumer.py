@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,7 +32,8 @@ from runtime.cloud import Cloud, build_cloud
 from runtime.compute_agent import RunningComputeAgent, start_compute_agent
 from tests.integration.test_compute_agent_world import needs_libvirt_python
 from tests.integration.test_compute_world import ALICE, ComputeWorld, ed25519_public_key
-from tests.support.services import NatsProcess, ServiceUnavailableError, start_nats_server
+from tests.support.nats_streams import private_nats_server, throwaway_stream
+from tests.support.services import NatsProcess
 from workers.compute.wakeups import JetStreamWakeups, consumer_name
 from workers.relay import start_relay_thread
 
@@ -43,33 +43,14 @@ LONG_TIMER = 600.0
 
 @pytest.fixture(scope="module")
 def nats_server() -> Iterator[NatsProcess]:
-    try:
-        server = start_nats_server()
-    except ServiceUnavailableError as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"nats-server unavailable in CI: {exc}", pytrace=False)
-        pytest.skip(f"nats-server unavailable: {exc}")
-    try:
+    with private_nats_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def stream(nats_server: NatsProcess) -> Iterator[str]:
-    name = f"AGENT_{uuid.uuid4().hex[:10].upper()}"
-    yield name
-
-    async def delete() -> None:
-        nc = await nats.connect(nats_server.url)
-        try:
-            await nc.jetstream().delete_stream(name)
-        except nats.js.errors.NotFoundError:
-            pass
-        finally:
-            await nc.close()
-
-    asyncio.run(delete())
+    with throwaway_stream(nats_server.url, "AGENT") as name:
+        yield name
 
 
 def consumer(url: str, stream: str, durable: str) -> ConsumerInfo:

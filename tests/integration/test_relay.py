@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import threading
 import time
 import uuid
@@ -31,11 +30,8 @@ from infra.database import Database, open_database
 from infra.eventstore import EventStore, open_recorder
 from infra.nats_bus import STREAM_SUBJECTS, NatsBus, OutgoingMessage, ensure_stream
 from infra.settings import Settings
-from tests.support.services import (
-    NatsProcess,
-    ServiceUnavailableError,
-    start_nats_server,
-)
+from tests.support.nats_streams import private_nats_server, throwaway_stream
+from tests.support.services import NatsProcess, ServiceUnavailableError, start_nats_server
 from workers.relay import Relay, lock_key
 
 META = {
@@ -60,33 +56,14 @@ class SimulatedCrashError(BaseException):
 
 @pytest.fixture(scope="module")
 def nats_server() -> Iterator[NatsProcess]:
-    try:
-        server = start_nats_server()
-    except ServiceUnavailableError as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"nats-server unavailable in CI: {exc}", pytrace=False)
-        pytest.skip(f"nats-server unavailable: {exc}")
-    try:
+    with private_nats_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def stream(nats_server: NatsProcess) -> Iterator[str]:
-    name = f"RELAY_{uuid.uuid4().hex[:10].upper()}"
-    yield name
-
-    async def delete() -> None:
-        nc = await nats.connect(nats_server.url)
-        try:
-            await nc.jetstream().delete_stream(name)
-        except nats.js.errors.NotFoundError:
-            pass
-        finally:
-            await nc.close()
-
-    asyncio.run(delete())
+    with throwaway_stream(nats_server.url, "RELAY") as name:
+        yield name
 
 
 @dataclass
