@@ -110,14 +110,17 @@ def start_storage_agent(cloud: Cloud) -> RunningStorageAgent:
         interval=settings.agent_interval,
     )
     stopping = threading.Event()
+    seen = [cloud.runner.changed_position("volume")]
+
+    def poke_if_changed() -> None:
+        now = cloud.runner.changed_position("volume")
+        if now != seen[0]:
+            seen[0] = now
+            loop.poke()
 
     def watch() -> None:
-        seen = cloud.runner.changed_position("volume")
         while not stopping.wait(WATCH_INTERVAL):
-            now = cloud.runner.changed_position("volume")
-            if now != seen:
-                seen = now
-                loop.poke()
+            poke_if_changed()
 
     threads = [
         threading.Thread(target=loop.run, name="storage-agent", daemon=True),
@@ -125,9 +128,10 @@ def start_storage_agent(cloud: Cloud) -> RunningStorageAgent:
     ]
     for thread in threads:
         thread.start()
-    # Commands of this process (the APIs of `strata up`) wake the agent at
-    # once; the watch above catches writes of other processes.
-    cloud.commit_listeners.append(lambda _position: loop.poke())
+    # Commands of this process (the APIs of `strata up`) that changed the
+    # volume read model wake the agent at once (other commands would only
+    # cost it a pass); the watch above catches writes of other processes.
+    cloud.commit_listeners.append(lambda _position: poke_if_changed())
 
     def stop() -> None:
         stopping.set()
