@@ -47,6 +47,9 @@ class Settings:
     # How long a write waits for its projections before answering anyway.
     read_your_writes_timeout: float = 5.0
     catch_up_interval: float = 1.0
+    # API processes on this host (0: one per CPU, at most 4). One process serves
+    # about one core's worth of requests; the others share its ports.
+    api_workers: int = 0
     # This host's name for bindings and placement.
     host: str = field(default_factory=socket.gethostname)
     # The network agent: "auto" (real networking when the process may),
@@ -107,6 +110,12 @@ class Settings:
     def fernet_keys_dir(self) -> Path:
         return self.keys_dir or self.data_dir / "fernet-keys"
 
+    @property
+    def api_process_count(self) -> int:
+        if self.api_workers > 0:
+            return self.api_workers
+        return max(1, min(os.cpu_count() or 1, 4))
+
     def public_url(self, service: str) -> str:
         return f"http://{self.public_host}:{self.ports[service]}"
 
@@ -143,6 +152,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stream_name=env.get("STRATA_STREAM", "STRATA"),
         read_your_writes_timeout=float(env.get("STRATA_READ_YOUR_WRITES_TIMEOUT", "5")),
         catch_up_interval=float(env.get("STRATA_CATCH_UP_INTERVAL", "1")),
+        api_workers=int(env.get("STRATA_API_WORKERS", "0")),
         host=env.get("STRATA_HOST") or socket.gethostname(),
         network_agent=env.get("STRATA_NETWORK_AGENT", "auto"),
         agent_local_ip=env.get("STRATA_AGENT_LOCAL_IP", "127.0.0.1"),

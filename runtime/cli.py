@@ -51,18 +51,29 @@ def openrc(settings: Settings, password: str) -> str:
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from runtime import registry
+    from runtime.api_workers import spawn_api_workers
     from runtime.bootstrap import bootstrap
     from runtime.cloud import build_cloud, start_projector
     from runtime.compute_agent import start_compute_agent
     from runtime.history import start_webhook_worker
     from runtime.network_agent import spawn_network_agent
-    from runtime.serve import serve_all
+    from runtime.serve import PortInUse, listen_all, serve_all
     from runtime.storage_agent import start_storage_agent
     from runtime.streaming import start_relay
 
     cloud = build_cloud(settings)
     password = _admin_password(settings)
     bootstrap(cloud, password)
+    # Listening only now: until the APIs serve, a client is refused at once
+    # rather than left waiting in the queue.
+    processes = settings.api_process_count
+    addresses = [(settings.bind_host, settings.ports[s]) for s in registry.APPS]
+    try:
+        sockets = listen_all(addresses, shared=processes > 1)
+    except PortInUse as error:
+        print(f"strata up: {error}", file=sys.stderr)
+        cloud.close()
+        return 1
     start_projector(cloud)
     stop_webhooks = start_webhook_worker(cloud)
     relay = start_relay(cloud)
@@ -70,15 +81,20 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     compute_agent = start_compute_agent(cloud, relay.nats_url)  # its wake-ups: the relay's bus
     storage_agent = start_storage_agent(cloud)
     apps = [
-        (factory(cloud), settings.bind_host, settings.ports[service])
-        for service, factory in registry.APPS.items()
+        (factory(cloud), sock)
+        for factory, sock in zip(registry.APPS.values(), sockets, strict=True)
     ]
+    # After bootstrap: the workers find the tables made and the admin there.
+    _, stop_workers = spawn_api_workers(
+        processes - 1, list(registry.APPS), settings.data_dir / "api-workers.log"
+    )
     backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.sqlite_path})"
     print(f"Strata is up. Event store and read models: {backend}")
     print(f"  event stream   {relay.bus_description}")
     print(f"  network agent  {network_agent.description}")
     print(f"  compute agent  {compute_agent.description}")
     print(f"  storage agent  {storage_agent.description}")
+    print(f"  API processes  {processes} (STRATA_API_WORKERS; 0 = one per CPU, at most 4)")
     for service in registry.APPS:
         print(f"  {service:<14} {settings.public_url(service)}")
     print("\nAdmin credentials (source these to use the openstack CLI):\n")
@@ -87,6 +103,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_all(apps))
     finally:
+        stop_workers()
         storage_agent.stop()
         compute_agent.stop()
         network_agent.stop()

@@ -20,6 +20,7 @@ from api.identity.support import IdentityDeps
 from commands.bus import CommandBus, Dependencies
 from infra.database import Database, PostgresDatabase, open_database
 from infra.eventstore import EventStore, open_recorder
+from infra.host_wakeups import HostWakeups, wakeups_folder
 from infra.log_listener import start_log_listener
 from infra.passwords import Argon2Passwords
 from infra.schema_lock import schema_lock
@@ -42,9 +43,11 @@ class Cloud:
     queries: IdentityQueries
     authenticator: Authenticator
     keys: KeyRepository
+    wakeups: HostWakeups
     stop: threading.Event = field(default_factory=threading.Event)
     # Called with the last notification id of every command this process
-    # commits (the relay's poke, for instance), before read-your-writes.
+    # commits (the relay's poke, for instance), once it is projected, and
+    # after the projector caught up with commits of other processes.
     commit_listeners: list[Callable[[int], None]] = field(default_factory=list)
 
     def identity_app(self) -> Starlette:
@@ -60,6 +63,7 @@ class Cloud:
 
     def close(self) -> None:
         self.stop.set()
+        self.wakeups.close()
         self.db.close()
 
 
@@ -72,23 +76,38 @@ def build_cloud(settings: Settings) -> Cloud:
     store.forget_deleted()  # finish any shredding a crash interrupted
     passwords = Argon2Passwords()
     listeners: list[Callable[[int], None]] = []
+    wakeups = HostWakeups(wakeups_folder(settings.data_dir))
 
     def after_commit(position: int) -> None:
         runner.wait_for(position)  # listeners may rely on the read models
+        # Before answering: a request that reaches another process of this
+        # host next must find its caches already out of date.
+        wakeups.notify({name: runner.changed_position(name) for name in runner.projections})
         for listener in listeners:
             listener(position)
+
+    def identity_version() -> int:
+        """What the identity caches key on: its last change, by any process."""
+        return max(runner.changed_position("identity"), wakeups.changed("identity"))
 
     bus = CommandBus(store, Dependencies(passwords=passwords), after_commit=after_commit)
     keys = KeyRepository(settings.fernet_keys_dir)
     keys.ensure()
     codec = TokenCodec(keys, settings.token_ttl_seconds)
-    queries = IdentityQueries(db, version=lambda: runner.changed_position("identity"))
-    authenticator = Authenticator(
-        queries, codec, passwords, lambda: runner.changed_position("identity")
-    )
+    queries = IdentityQueries(db, version=identity_version)
+    authenticator = Authenticator(queries, codec, passwords, identity_version)
     runner.catch_up_all()
     return Cloud(
-        settings, store, db, runner, bus, queries, authenticator, keys, commit_listeners=listeners
+        settings,
+        store,
+        db,
+        runner,
+        bus,
+        queries,
+        authenticator,
+        keys,
+        wakeups,
+        commit_listeners=listeners,
     )
 
 
@@ -106,7 +125,14 @@ def start_projector(cloud: Cloud) -> threading.Thread:
         if isinstance(channel, str):
             start_log_listener(cloud.db.conninfo, channel, wake.set, cloud.stop)
 
+    def hear_peers() -> None:
+        """Other processes of this host wake the loop as soon as they commit."""
+        while not cloud.stop.is_set():
+            if cloud.wakeups.wait(cloud.settings.catch_up_interval):
+                wake.set()
+
     def loop() -> None:
+        seen = cloud.runner.lowest_known_position()
         while not cloud.stop.is_set():
             wake.wait(cloud.settings.catch_up_interval)
             wake.clear()
@@ -116,9 +142,19 @@ def start_projector(cloud: Cloud) -> threading.Thread:
                 cloud.runner.catch_up_all()
             except Exception:  # keep tailing: a failed batch is retried next round
                 log.exception("projection catch-up failed")
+                continue
+            reached = cloud.runner.lowest_known_position()
+            if reached > seen:  # others committed: wake what this process runs
+                seen = reached
+                for listener in cloud.commit_listeners:
+                    try:
+                        listener(reached)
+                    except Exception:  # one listener's fault must not stop the others
+                        log.exception("commit listener failed")
 
     thread = threading.Thread(target=loop, name="projector", daemon=True)
     thread.start()
+    threading.Thread(target=hear_peers, name="projector-wakeups", daemon=True).start()
     return thread
 
 

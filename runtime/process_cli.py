@@ -21,22 +21,41 @@ from infra.settings import Settings
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     from runtime import registry
+    from runtime.api_workers import spawn_api_workers, stop_with_parent
     from runtime.cloud import build_cloud, start_projector
-    from runtime.serve import serve_all
+    from runtime.serve import PortInUse, listen_all, serve_all
 
     services = args.service or list(registry.APPS)
     unknown = [s for s in services if s not in registry.APPS]
     if unknown:
         print(f"strata api: unknown service(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
+    worker = args.worker_of is not None
+    if worker:
+        stop_with_parent(args.worker_of)
+    processes = 1 if worker else settings.api_process_count
     cloud = build_cloud(settings)
-    start_projector(cloud)
-    apps = [(registry.APPS[s](cloud), settings.bind_host, settings.ports[s]) for s in services]
-    for service in services:
-        print(f"  {service:<14} {settings.public_url(service)}", flush=True)
+    apps = [registry.APPS[s](cloud) for s in services]
+    addresses = [(settings.bind_host, settings.ports[s]) for s in services]
     try:
-        asyncio.run(serve_all(apps))
+        # Only once ready: a connection the kernel gives a socket waits for it.
+        # A worker joins ports its parent already holds.
+        sockets = listen_all(addresses, shared=worker or processes > 1, first=not worker)
+    except PortInUse as error:
+        print(f"strata api: {error}", file=sys.stderr)
+        cloud.close()
+        return 1
+    start_projector(cloud)
+    _, stop_workers = spawn_api_workers(
+        processes - 1, services, settings.data_dir / "api-workers.log"
+    )
+    if not worker:
+        for service in services:
+            print(f"  {service:<14} {settings.public_url(service)}", flush=True)
+    try:
+        asyncio.run(serve_all(list(zip(apps, sockets, strict=True))))
     finally:
+        stop_workers()
         cloud.close()
     return 0
 
@@ -136,6 +155,12 @@ def cmd_agent(settings: Settings, args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     api = sub.add_parser("api", help="serve the APIs (all, or those named)")
     api.add_argument("--service", action="append", help="a service to serve (repeatable)")
+    api.add_argument(
+        "--worker-of",
+        type=int,
+        metavar="PID",
+        help="serve beside process PID on the ports it holds, and stop when it does",
+    )
     sub.add_parser("projector", help="keep the read models current")
     sub.add_parser("relay", help="publish the event log to NATS JetStream")
     sub.add_parser("webhooks", help="deliver webhooks (run exactly one)")

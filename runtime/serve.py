@@ -2,6 +2,11 @@
 
 uvicorn's own signal handling assumes one server per process; here one
 handler stops every server, so Ctrl-C or SIGTERM ends `strata up` cleanly.
+
+The listening sockets are made here rather than by uvicorn so that several
+processes can share a port (`SO_REUSEPORT`: the kernel spreads connections
+over them). Sharing is only ever joined, never started, by accident: the
+first process checks that nobody listens on the port yet.
 """
 
 from __future__ import annotations
@@ -9,10 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Generator
 
 import uvicorn
 from starlette.types import ASGIApp
+
+
+class PortInUse(Exception):
+    pass
 
 
 class _Server(uvicorn.Server):
@@ -21,11 +31,66 @@ class _Server(uvicorn.Server):
         yield  # signals are handled once, for all servers, in serve_all
 
 
-async def serve_all(apps: list[tuple[ASGIApp, str, int]]) -> None:
-    """Run until SIGINT/SIGTERM; `apps` holds (app, host, port) triples."""
+def _new_socket(host: str, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return sock
+
+
+def listen(host: str, port: int, shared: bool, first: bool) -> socket.socket:
+    """A listening socket on host:port; `shared`: other processes may join it,
+    `first`: nobody may be listening there yet (else PortInUse)."""
+    if first:
+        # A port shared with SO_REUSEPORT accepts any joiner of the same
+        # user, so check with a plain bind, which fails on any listener.
+        probe = _new_socket(host, reuse_port=False)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortInUse(f"cannot listen on {host}:{port}: {error.strerror}") from error
+        finally:
+            probe.close()
+    sock = _new_socket(host, reuse_port=shared)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        raise PortInUse(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    return sock
+
+
+def listen_all(
+    addresses: list[tuple[str, int]], shared: bool = False, first: bool = True
+) -> list[socket.socket]:
+    """A listening socket per (host, port), as `listen` makes them; none if one fails."""
+    sockets: list[socket.socket] = []
+    try:
+        for host, port in addresses:
+            sockets.append(listen(host, port, shared, first))
+    except PortInUse:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+async def serve_all(apps: list[tuple[ASGIApp, socket.socket]]) -> None:
+    """Run until SIGINT/SIGTERM; `apps` holds (app, listening socket) pairs."""
     servers = [
-        _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
-        for app, host, port in apps
+        _Server(
+            uvicorn.Config(
+                app,
+                host=sock.getsockname()[0],
+                port=sock.getsockname()[1],
+                log_level="warning",
+                access_log=False,
+            )
+        )
+        for app, sock in apps
     ]
 
     def stop() -> None:
@@ -36,7 +101,11 @@ async def serve_all(apps: list[tuple[ASGIApp, str, int]]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     try:
-        await asyncio.gather(*(server.serve() for server in servers))
+        await asyncio.gather(
+            *(server.serve(sockets=[sock]) for server, (_, sock) in zip(servers, apps, strict=True))
+        )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        for _, sock in apps:
+            sock.close()

@@ -114,12 +114,41 @@ def _rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process started under `pid` (API workers, the network agent, …)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        parents.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
 def idle_memory(workdir: Path, settle: float = 10.0) -> dict[str, Any]:
-    """Resident memory of `strata up` (SQLite, in-process bus) after it settles."""
+    """Resident memory of `strata up` and its children (SQLite, in-process
+    bus) after it settles."""
     cloud = start_cloud(workdir / "idle-cloud")
     try:
         issue_token(cloud)  # touch the hot paths once, as a first user would
         time.sleep(settle)
-        return {"rss_mib": _rss_mib(cloud.process.pid), "settled_s": settle}
+        main = _rss_mib(cloud.process.pid)
+        children = {pid: _rss_mib(pid) for pid in _descendants(cloud.process.pid)}
+        return {
+            # Every process `strata up` runs: the API workers and agents too.
+            "rss_mib": round(main + sum(children.values()), 1),
+            "main_process_rss_mib": main,
+            "child_processes_rss_mib": sorted(children.values(), reverse=True),
+            "settled_s": settle,
+        }
     finally:
         cloud.stop()
