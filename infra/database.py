@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,15 @@ class Database(ABC):
 
     @abstractmethod
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
-        """A read-write transaction, committed when the block ends normally."""
+    def transaction(self, pipelined: bool = False) -> Iterator[Cursor]:
+        """A read-write transaction, committed when the block ends normally.
+
+        `pipelined`: on PostgreSQL, statements are sent without waiting for
+        their answers until a row is fetched or the transaction commits, so
+        a run of writes costs one round trip; an error in one of them is
+        raised at that point rather than by its own `execute`. Only for
+        blocks that never recover from a failed statement.
+        """
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
@@ -134,7 +141,7 @@ class SQLiteDatabase(Database):
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
+    def transaction(self, pipelined: bool = False) -> Iterator[Cursor]:
         conn = self._connection()
         with SQLITE_WRITE_LOCK:
             raw = conn.cursor()
@@ -170,8 +177,9 @@ class SQLiteDatabase(Database):
 class _PostgresCursor(Cursor):
     dialect = "postgres"
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, pipeline: Any = None) -> None:
         self._raw = raw
+        self._pipeline = pipeline
 
     def execute(self, query: Query, params: Params = ()) -> None:
         self._raw.execute(query, tuple(params) if params else None)
@@ -180,12 +188,20 @@ class _PostgresCursor(Cursor):
         self._raw.executemany(query, [tuple(r) for r in rows])
 
     def fetchall(self) -> list[Row]:
+        if self._pipeline is not None and self._raw.pgresult is None:
+            # In a pipeline the answer to the last statement (and those
+            # queued before it) is only there once asked for.
+            self._pipeline.sync()
         if self._raw.description is None:
             return []
         return list(self._raw.fetchall())
 
     def lock_row_clause(self) -> sql.Composable:
         return sql.SQL(" FOR UPDATE")
+
+
+_BEGIN = sql.SQL("BEGIN")
+_COMMIT = sql.SQL("COMMIT")
 
 
 class PostgresDatabase(Database):
@@ -205,9 +221,47 @@ class PostgresDatabase(Database):
         )
 
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
-            yield _PostgresCursor(raw)
+    def transaction(self, pipelined: bool = False) -> Iterator[Cursor]:
+        with self._pool.connection() as conn:
+            if not pipelined:
+                with conn.transaction(), conn.cursor() as raw:
+                    yield _PostgresCursor(raw)
+                return
+            with self._pipelined(conn) as cursor:
+                yield cursor
+
+    @staticmethod
+    @contextmanager
+    def _pipelined(conn: Any) -> Iterator[Cursor]:
+        """BEGIN and COMMIT as plain statements of the pipeline: psycopg's
+        own transaction block syncs when it starts and again when it ends,
+        three round trips that would carry nothing."""
+        from psycopg import Error
+        from psycopg.pq import TransactionStatus
+
+        try:
+            with conn.pipeline() as pipeline, conn.cursor() as raw:
+                raw.execute(_BEGIN)
+                yield _PostgresCursor(raw, pipeline)
+                raw.execute(_COMMIT)
+        except BaseException:
+            # A failed statement leaves the transaction aborted, any other
+            # error leaves it open: it ends here, the connection back in
+            # the autocommit state the pool hands out.
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                with suppress(Error):
+                    conn.rollback()
+            raise
+
+    def query(self, query: Query, params: Params = ()) -> list[Row]:
+        # One statement on the pool's autocommit connection: no BEGIN and
+        # COMMIT around it, two round trips fewer. It sees the same as it
+        # would inside a read-committed transaction of its own; the
+        # connection's mode is never changed, so it goes back as it came.
+        with self._pool.connection() as conn, conn.cursor() as raw:
+            cursor = _PostgresCursor(raw)
+            cursor.execute(query, params)
+            return cursor.fetchall()
 
     def close(self) -> None:
         self._pool.close()

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from eventsourcing.persistence import Notification
 from psycopg import sql
 
 from infra.database import Cursor, Database
@@ -133,6 +134,15 @@ class ProjectionRunner:
         and each event goes to the projections that handle it. A write waits
         for this before answering, so its cost is per write, not per read model.
         """
+        with self._lock:
+            self._catch_up_all(until)
+
+    def _catch_up_all(self, until: int | None) -> None:
+        # Under the process's lock: a writer's read-your-writes and the
+        # projector woken by that same commit would otherwise both open a
+        # batch, and the second only wait on the position rows to find
+        # nothing left to do. Queued here instead, the second sees the
+        # positions the first reached and returns without a transaction.
         if until is None and self._nothing_new():
             return
         while True:
@@ -141,21 +151,94 @@ class ProjectionRunner:
                 return
 
     def _nothing_new(self) -> bool:
-        """Whether the log ends where every projection is known to be.
+        """Whether the log ends where every projection is known to be, or
+        other processes have already taken every projection there.
 
         Positions never pass the head, so then no process can have moved
         one either: an idle poll costs one read instead of a write
-        transaction (on SQLite, the database's one write lock).
+        transaction (on SQLite, the database's one write lock). When
+        another process of the cloud wrote, it also projected its write
+        before answering; this process then learns the positions it
+        reached, and what changed, without waiting for their locks.
         """
         if any(n not in self._known for n in self.projections):
             return False
-        return self.store.max_notification_id() <= self.lowest_known_position()
+        head = self.store.max_notification_id()
+        if head <= self.lowest_known_position():
+            return True
+        names = sorted(self.projections)
+        rows = self.db.query(
+            sql.SQL("SELECT name, position FROM {} WHERE name IN ({})").format(
+                POSITIONS, sql.SQL(", ").join(sql.Placeholder() * len(names))
+            ),
+            names,
+        )
+        positions = {str(r["name"]): int(r["position"]) for r in rows}
+        if len(positions) < len(names) or min(positions.values()) < head:
+            return False
+        moved = self._moved_by_others(positions)
+        if moved:
+            notifications, _ = self.store.notifications_to_head(
+                after=min(moved.values()), limit=self.batch_size, topics=self._log_topics()
+            )
+            self._notice(moved, positions, notifications, len(notifications) < self.batch_size)
+        for name in names:
+            self._known[name] = positions[name]
+        return True
+
+    def _log_topics(self) -> list[str]:
+        """What a batch reads of the log: an empty list (every event) when
+        some projection takes everything (the audit index)."""
+        topics = [self.projections[n].topics() for n in self.projections]
+        if any(not t for t in topics):
+            return []
+        return sorted({t for ts in topics for t in ts})
+
+    def _moved_by_others(self, positions: dict[str, int]) -> dict[str, int]:
+        """The projections some other process moved past what this one
+        knows, with what this one knows; a projection this process has not
+        seen yet counts as changed right away."""
+        moved: dict[str, int] = {}
+        for name, position in positions.items():
+            if name not in self._known:
+                if position > 0:
+                    self._changed[name] = position
+            elif position > self._known[name]:
+                moved[name] = self._known[name]
+        return moved
+
+    def _notice(
+        self,
+        moved: dict[str, int],
+        positions: dict[str, int],
+        notifications: Sequence[Notification],
+        to_head: bool,
+    ) -> None:
+        """Mark changed each projection of `moved` that others gave any of
+        its events, as read in `notifications` (which start right after the
+        lowest of `moved`, and reach the head when `to_head`); one whose
+        range they do not cover is asked about on its own."""
+        last = notifications[-1].id if notifications else 0
+        for name, known in moved.items():
+            position = positions[name]
+            if not to_head and last < position:
+                self._notice_others(name, position, frozenset(self.projections[name].topics()))
+                continue
+            topics = frozenset(self.projections[name].topics())
+            if any(
+                known < n.id <= position and (not topics or n.topic in topics)
+                for n in notifications
+            ):
+                self._changed[name] = position
 
     def _catch_up_batch(self) -> tuple[int, bool]:
         names = sorted(self.projections)  # a fixed order: no lock-order deadlocks
         topics = {n: frozenset(self.projections[n].topics()) for n in names}
         applied: dict[str, int] = {}
-        with self.db.transaction() as cur:
+        # Pipelined: BEGIN, the setting and the lock travel together, and so
+        # do the writes, the positions and COMMIT. Nothing here recovers
+        # from a failed statement; any failure rolls the batch back.
+        with self.db.transaction(pipelined=True) as cur:
             if cur.dialect == "postgres":
                 # Read models are derived and their position commits with
                 # them, so a crash can only lose work that is redone from the
@@ -163,23 +246,21 @@ class ProjectionRunner:
                 # still do).
                 cur.execute(sql.SQL("SET LOCAL synchronous_commit TO OFF"))
             positions = self._lock_positions(cur, names)
-            for name in names:
-                self._notice_others(name, positions[name], topics[name])
-            head = self.store.max_notification_id()
-            low = min(positions.values(), default=head)
+            moved = self._moved_by_others(positions)
+            low = min(positions.values(), default=0)
+            # One read of the log: what to apply, and before it what others
+            # applied since this process last looked (for its caches).
+            notifications, head = self.store.notifications_to_head(
+                after=min([low, *moved.values()]),
+                limit=self.batch_size,
+                topics=self._log_topics(),
+            )
+            full = len(notifications) == self.batch_size
+            self._notice(moved, positions, notifications, not full)
             if low >= head:
                 for name in names:
                     self._known[name] = positions[name]
                 return head, False
-            # An empty topic list means every event (the audit index).
-            everything = any(not t for t in topics.values())
-            notifications = self.store.notifications(
-                after=low,
-                limit=self.batch_size,
-                stop=head,
-                topics=() if everything else sorted(frozenset().union(*topics.values())),
-            )
-            full = len(notifications) == self.batch_size
             new_position = notifications[-1].id if full else head
             batches = {n: BatchingCursor(cur) for n in names}
             appliers = {n: _applier(self.projections[n]) for n in names}
@@ -230,7 +311,7 @@ class ProjectionRunner:
             return
         with self._lock:
             if any(self._known.get(n, 0) < notification_id for n in self.projections):
-                self.catch_up_all(until=notification_id)
+                self._catch_up_all(until=notification_id)
 
     def rebuild(self, name: str, switch: bool = True) -> RebuildReport:
         """Replay the whole log into fresh tables, then swap them in."""

@@ -107,8 +107,8 @@ def check_quota(
     both pass (Neutron's own reservations allow the same); keeping quotas
     out of the write transaction keeps ports contending only on subnets.
     """
-    limit = deps.queries.quotas(project_id).get(resource, -1)
-    if limit >= 0 and deps.queries.count(collection, project_id) + adding > limit:
+    limit, used = deps.queries.quota_usage(project_id, resource, collection)
+    if limit >= 0 and used + adding > limit:
         raise NeutronApiError(409, f"Quota exceeded for resources: ['{resource}'].", "OverQuota")
 
 

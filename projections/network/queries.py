@@ -157,6 +157,31 @@ class NetworkQueries:
         overrides: dict[str, int] = from_json(rows[0]["limits"], {}) if rows else {}
         return {**DEFAULT_QUOTAS, **overrides}
 
+    def quota_usage(self, project_id: str, resource: str, collection: str) -> tuple[int, int]:
+        """A project's limit on `resource` and how many of `collection` it
+        holds, in one statement (every create checks this before its
+        command). The count is only made when the limit is not -1."""
+        if self.db.dialect == "postgres":
+            limit = sql.SQL("(limits::jsonb ->> %s)::bigint")
+            key = resource
+        else:
+            limit = sql.SQL("CAST(json_extract(limits, %s) AS INTEGER)")
+            key = '$."' + resource + '"'
+        rows = self.db.query(
+            sql.SQL(
+                "SELECT q.lim AS lim, CASE WHEN q.lim < 0 THEN 0 ELSE"
+                " (SELECT COUNT(*) FROM {table} WHERE project_id = %s) END AS n"
+                " FROM (SELECT COALESCE((SELECT {limit} FROM {quotas} WHERE project_id = %s"
+                " LIMIT 1), %s) AS lim) AS q"
+            ).format(
+                table=sql.Identifier(COLLECTIONS[collection]),
+                limit=limit,
+                quotas=sql.Identifier("net_quotas"),
+            ),
+            [project_id, key, project_id, DEFAULT_QUOTAS.get(resource, -1)],
+        )
+        return int(rows[0]["lim"]), int(rows[0]["n"])
+
     # -- facts the API passes to commands ----------------------------------
     def ports_of_network(self, network_id: str) -> list[Doc]:
         return self.select("ports", None, {"network_id": [network_id]})
