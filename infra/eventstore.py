@@ -34,13 +34,13 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, retry
 from psycopg import sql
 
-from infra.database import SQLITE_WRITE_LOCK
 from infra.event_decoder import EventDecoder
 from infra.group_commit import GroupCommitter
 from infra.log_reader import LogReader
 from infra.personal_data import RULES, SHRED_TOPICS, PersonalDataVault
 from infra.settings import Settings
 from infra.snapshots import SnapshotStore
+from infra.sqlite_lock import SQLITE_WRITE_LOCK
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -175,7 +175,7 @@ class EventStore:
 
     def _insert(self, stored: Sequence[StoredEvent]) -> Sequence[int] | None:
         if self._serialise_writes:
-            with SQLITE_WRITE_LOCK:
+            with SQLITE_WRITE_LOCK.held(self.recorder.datastore.pool.db_name):  # type: ignore[attr-defined]
                 return self.recorder.insert_events(stored)
         ids: list[int] = self._postgres_insert(stored)
         return ids

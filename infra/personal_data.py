@@ -25,7 +25,7 @@ from uuid import UUID
 from cryptography.fernet import Fernet, InvalidToken
 from psycopg import sql
 
-from infra.database import SQLITE_WRITE_LOCK
+from infra.sqlite_lock import SQLITE_WRITE_LOCK
 
 SEALED = "_sealed_"
 
@@ -182,7 +182,10 @@ class PersonalDataVault:
     @contextmanager
     def _transaction(self, write: bool = True) -> Iterator[Any]:
         if self.dialect == "sqlite" and write:
-            with SQLITE_WRITE_LOCK, self.datastore.transaction(commit=True) as cursor:
+            with (
+                SQLITE_WRITE_LOCK.held(self.datastore.pool.db_name),
+                self.datastore.transaction(commit=True) as cursor,
+            ):
                 yield cursor
         else:
             with self.datastore.transaction(commit=write) as cursor:

@@ -27,7 +27,7 @@ from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import AggregateRecorder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
-from infra.database import SQLITE_WRITE_LOCK
+from infra.sqlite_lock import SQLITE_WRITE_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class SnapshotStore:
             self._give_up(aggregate, "it does not restore to the same state")
             return
         if self.sqlite:
-            with SQLITE_WRITE_LOCK:
+            with SQLITE_WRITE_LOCK.held(self.recorder.datastore.pool.db_name):  # type: ignore[attr-defined]
                 self.recorder.insert_events([stored])
         else:
             self.recorder.insert_events([stored])
@@ -116,7 +116,10 @@ class SnapshotStore:
         text = statement.as_string(None)
         datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
         if self.sqlite:
-            with SQLITE_WRITE_LOCK, datastore.transaction(commit=True) as cursor:
+            with (
+                SQLITE_WRITE_LOCK.held(datastore.pool.db_name),
+                datastore.transaction(commit=True) as cursor,
+            ):
                 cursor.execute(text)
         else:
             with datastore.transaction(commit=True) as cursor:
