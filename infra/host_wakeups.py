@@ -27,6 +27,7 @@ import select
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -67,26 +68,43 @@ class HostWakeups:
         self._lock = threading.Lock()
         self._changed: dict[str, int] = {}
         self._closed = False
+        self._peers_stamp = -1
+        self._peer_paths: list[str] = []
 
     def notify(self, changed: Mapping[str, int]) -> None:
         """Send every peer the last change of each read model this process knows."""
-        payload = json.dumps({n: p for n, p in changed.items() if p}).encode()
-        try:
-            peers = [e for e in os.scandir(self.folder) if e.name.endswith(".sock")]
-        except FileNotFoundError:
+        peers = self._peers()
+        if not peers:
             return
+        payload = json.dumps({n: p for n, p in changed.items() if p}).encode()
         for peer in peers:
-            if peer.path == str(self.path):
-                continue
             try:
-                self._sender.sendto(payload, peer.path)
+                self._sender.sendto(payload, peer)
             except BlockingIOError:
                 pass  # its queue is full: it has wake-ups to read already
             except (ConnectionRefusedError, FileNotFoundError):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(peer.path)  # its process is gone
+                    os.unlink(peer)  # its process is gone
             except OSError as error:
-                log.debug("wake-up to %s not sent: %s", peer.path, error)
+                log.debug("wake-up to %s not sent: %s", peer, error)
+
+    def _peers(self) -> list[str]:
+        # Every commit asks; the folder is listed again only when a peer
+        # came or went (which changes its modification time). File times
+        # tick coarsely, so a change in the last second may not show yet.
+        try:
+            stamp = os.stat(self.folder).st_mtime_ns
+        except FileNotFoundError:
+            return []
+        if stamp != self._peers_stamp or time.time_ns() - stamp < 1_000_000_000:
+            own = str(self.path)
+            self._peer_paths = [
+                e.path
+                for e in os.scandir(self.folder)
+                if e.name.endswith(".sock") and e.path != own
+            ]
+            self._peers_stamp = stamp
+        return self._peer_paths
 
     def changed(self, name: str) -> int:
         """The last change of `name` a peer told of (0: none), after reading

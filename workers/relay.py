@@ -233,6 +233,9 @@ class Relay:
         self._is_leader = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        # A poke not yet taken by the loop: further ones until then add
+        # nothing (each costs the loop a cross-thread wake-up).
+        self._poked = False
 
     @property
     def position(self) -> int:
@@ -248,6 +251,9 @@ class Relay:
         loop, wake = self._loop, self._wake
         if loop is None or wake is None:
             return  # not running: it reads everything new when it starts
+        if self._poked:
+            return  # a wake-up is on its way and the read it causes comes later
+        self._poked = True
         with contextlib.suppress(RuntimeError):  # the loop has just closed
             loop.call_soon_threadsafe(wake.set)
 
@@ -273,6 +279,7 @@ class Relay:
         """Lead (or wait to lead) and publish until `stop` is set."""
         self._loop = asyncio.get_running_loop()
         wake = self._wake = asyncio.Event()
+        self._poked = False
 
         async def wake_on_stop() -> None:
             await stop.wait()
@@ -309,6 +316,7 @@ class Relay:
             while not stop.is_set() and self.leadership.held:
                 # Cleared before reading, so a poke during the read counts.
                 wake.clear()
+                self._poked = False
                 try:
                     await self.bus.start()
                     if not resumed:

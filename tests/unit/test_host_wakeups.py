@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,3 +88,19 @@ def test_one_folder_per_data_directory_and_short_enough_for_a_socket(tmp_path: P
     assert wakeups_folder(deep) == wakeups_folder(deep)
     assert wakeups_folder(deep) != wakeups_folder(tmp_path)
     assert len(str(wakeups_folder(deep) / "4194304-0123abcd.sock")) < 108
+
+
+def test_a_peer_that_joins_later_is_told_too(folder: Path) -> None:
+    writer = HostWakeups(folder)
+    late: HostWakeups | None = None
+    try:
+        writer.notify({"identity": 1})  # alone: nobody to tell
+        os.utime(folder, ns=(1, 1))  # a folder listed long ago
+        writer.notify({"identity": 2})
+        late = HostWakeups(folder)
+        writer.notify({"identity": 3})
+        assert late.changed("identity") == 3
+    finally:
+        writer.close()
+        if late is not None:
+            late.close()
