@@ -236,12 +236,12 @@ class JetStreamWakeups:
             while not self._stopping.is_set():
                 try:
                     await self._consume()
-                except asyncio.CancelledError:
-                    return
                 except Exception as error:
                     log.warning("compute agent: %s: %s", self.description, error)
                     await self._close()
                     await asyncio.sleep(RETRY_SECONDS)
+        except asyncio.CancelledError:
+            return  # stop() cancels wherever the loop is, the retry's pause included
         finally:
             await self._close()
 
