@@ -328,37 +328,42 @@ class ProjectionRunner:
             self._create_tables(cur, fresh, with_indexes=False)
         position, count = 0, 0
         topics = fresh.topics()
-        while True:  # until it catches a head that stands still
-            head = self.store.max_notification_id()
-            if position >= head:
-                break
-            count += self._replay(fresh, position, head, topics)
-            position = head
-        if switch:
-            with self.db.transaction() as cur:
-                self._lock_position(cur, name)
+        with self._replay_cache() as checkpoint_again:
+            while True:  # until it catches a head that stands still
                 head = self.store.max_notification_id()
-                batch = BatchingCursor(cur)
-                for page in self.store.decoded_pages(position, head, topics, self.replay_page):
-                    for _, event in page:
-                        fresh.apply(batch, event)
-                    count += len(page)
-                batch.flush()
-                position = max(position, head)
-                for table in live.tables:
-                    cur.execute(
-                        sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table.name))
-                    )
-                    cur.execute(
-                        sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                            sql.Identifier(table.name + REBUILD_SUFFIX),
-                            sql.Identifier(table.name),
+                if position >= head:
+                    break
+                count += self._replay(fresh, position, head, topics)
+                position = head
+            if switch:
+                # After the indexes are built with the rebuild's page cache
+                # (SQLite then sorts their keys in memory, not through
+                # temporary files), the switch's commit checkpoints the WAL.
+                checkpoint_again()
+                with self.db.transaction() as cur:
+                    self._lock_position(cur, name)
+                    head = self.store.max_notification_id()
+                    batch = BatchingCursor(cur)
+                    for page in self.store.decoded_pages(position, head, topics, self.replay_page):
+                        for _, event in page:
+                            fresh.apply(batch, event)
+                        count += len(page)
+                    batch.flush()
+                    position = max(position, head)
+                    for table in live.tables:
+                        cur.execute(
+                            sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table.name))
                         )
-                    )
-                    for statement in table.create_indexes(table.name):
-                        cur.execute(statement)
-                self._set_position(cur, name, position)
-            self._known[name] = position
+                        cur.execute(
+                            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                                sql.Identifier(table.name + REBUILD_SUFFIX),
+                                sql.Identifier(table.name),
+                            )
+                        )
+                        for statement in table.create_indexes(table.name):
+                            cur.execute(statement)
+                    self._set_position(cur, name, position)
+                self._known[name] = position
         return RebuildReport(name, count, position, time.perf_counter() - started)
 
     def _replay(self, fresh: Projection, after: int, head: int, topics: list[str]) -> int:
@@ -367,9 +372,12 @@ class ProjectionRunner:
         count = 0
         pages = self.store.decoded_pages(after, head, topics, self.replay_page)
         apply = fresh.apply  # bound once: this loop runs per event
+        # The handler found here rather than through `apply`, one Python
+        # call fewer per event, when the projection keeps the stock `apply`.
+        handlers = fresh._handlers if type(fresh).apply is Projection.apply else None
         # Fresh tables: upserts there mostly meet no existing key.
         conflicted: set[UpsertShape] = set()
-        with self._replay_cache(), _fewer_collections():
+        with _fewer_collections():
             for page in read_ahead(pages):
                 with self.db.transaction() as cur:
                     if cur.dialect == "postgres":
@@ -378,14 +386,20 @@ class ProjectionRunner:
                         # before it starts the rebuild over anyway.
                         cur.execute(sql.SQL("SET LOCAL synchronous_commit TO OFF"))
                     batch = BatchingCursor(cur, conflicted)
-                    for _, event in page:
-                        apply(batch, event)
+                    if handlers is None:
+                        for _, event in page:
+                            apply(batch, event)
+                    else:
+                        for _, event in page:
+                            handler = handlers.get(type(event))
+                            if handler is not None:
+                                handler(fresh, batch, event)
                     batch.flush()
                 count += len(page)
         return count
 
     @contextmanager
-    def _replay_cache(self) -> Iterator[None]:
+    def _replay_cache(self) -> Iterator[Callable[[], None]]:
         """On SQLite, settings for writing a rebuild's tables, page after page.
 
         A page cache that holds them: rows arrive in log order, keyed by
@@ -394,19 +408,28 @@ class ProjectionRunner:
         pages have been evicted by the time they are needed again. And one
         checkpoint at the end instead of one per 1,000 pages of WAL: an index
         page that every commit changes is then copied into the database once,
-        not once per checkpoint. The connection's own settings come back, and
-        its next commit (the switch's) does that checkpoint.
+        not once per checkpoint. Yields what brings back the connection's own
+        checkpoints, so that its next commit (the switch's) does that one
+        checkpoint; the cache size comes back when the block ends.
         """
         if self.db.dialect != "sqlite":
-            yield
+            yield lambda: None
             return
-        settings = {"cache_size": -REPLAY_CACHE_KIB, "wal_autocheckpoint": 0}
-        previous = {name: self._pragma(name, value) for name, value in settings.items()}
+        cache_size = self._pragma("cache_size", -REPLAY_CACHE_KIB)
+        autocheckpoint = self._pragma("wal_autocheckpoint", 0)
+        restored = False
+
+        def checkpoint_again() -> None:
+            nonlocal restored
+            if not restored:
+                self._pragma("wal_autocheckpoint", autocheckpoint)
+                restored = True
+
         try:
-            yield
+            yield checkpoint_again
         finally:
-            for name, value in previous.items():
-                self._pragma(name, value)
+            checkpoint_again()
+            self._pragma("cache_size", cache_size)
 
     def _pragma(self, name: str, value: int) -> int:
         """Set a SQLite setting of this thread's connection; returns its old value."""
