@@ -1,0 +1,60 @@
+"""The API's listening sockets: TCP without Nagle, shared only on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from runtime.serve import PortInUse, listen
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_accepted_connections_send_small_answers_at_once() -> None:
+    """asyncio turns Nagle off only on sockets that say they are TCP; with
+    Nagle on, every small answer waits for the client's delayed ACK."""
+    port = _free_port()
+    nodelay: list[int] = []
+
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted = writer.get_extra_info("socket")
+            nodelay.append(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=listen("127.0.0.1", port, False, True))
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await reader.read()
+            writer.close()
+
+    asyncio.run(main())
+    assert nodelay == [1]
+
+
+def test_a_port_someone_listens_on_is_refused_even_to_a_sharer() -> None:
+    port = _free_port()
+    first = listen("127.0.0.1", port, shared=True, first=True)
+    try:
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{port}"):
+            listen("127.0.0.1", port, shared=True, first=True)
+        joined = listen("127.0.0.1", port, shared=True, first=False)  # a worker
+        joined.close()
+    finally:
+        first.close()
+
+
+def test_an_unshared_port_cannot_be_joined() -> None:
+    port = _free_port()
+    alone = listen("127.0.0.1", port, shared=False, first=True)
+    try:
+        with pytest.raises(PortInUse):
+            listen("127.0.0.1", port, shared=True, first=False)
+    finally:
+        alone.close()
