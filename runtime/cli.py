@@ -74,6 +74,10 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         print(f"strata up: {error}", file=sys.stderr)
         cloud.close()
         return 1
+    # Started now, so their start-up overlaps the agents'.
+    workers = spawn_api_workers(
+        processes - 1, list(registry.APPS), settings.data_dir / "api-workers.log"
+    )
     start_projector(cloud)
     stop_webhooks = start_webhook_worker(cloud)
     relay = start_relay(cloud)
@@ -84,17 +88,15 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         (factory(cloud), sock)
         for factory, sock in zip(registry.APPS.values(), sockets, strict=True)
     ]
-    # After bootstrap: the workers find the tables made and the admin there.
-    _, stop_workers = spawn_api_workers(
-        processes - 1, list(registry.APPS), settings.data_dir / "api-workers.log"
-    )
+    serving = 1 + workers.wait_until_listening()
     backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.sqlite_path})"
     print(f"Strata is up. Event store and read models: {backend}")
     print(f"  event stream   {relay.bus_description}")
     print(f"  network agent  {network_agent.description}")
     print(f"  compute agent  {compute_agent.description}")
     print(f"  storage agent  {storage_agent.description}")
-    print(f"  API processes  {processes} (STRATA_API_WORKERS; 0 = one per CPU, at most 4)")
+    missing = f"; {processes - serving} did not start, see api-workers.log" * (serving < processes)
+    print(f"  API processes  {serving} (STRATA_API_WORKERS; 0 = one per CPU, at most 4{missing})")
     for service in registry.APPS:
         print(f"  {service:<14} {settings.public_url(service)}")
     print("\nAdmin credentials (source these to use the openstack CLI):\n")
@@ -103,7 +105,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_all(apps))
     finally:
-        stop_workers()
+        workers.stop()
         storage_agent.stop()
         compute_agent.stop()
         network_agent.stop()

@@ -21,7 +21,7 @@ from infra.settings import Settings
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     from runtime import registry
-    from runtime.api_workers import spawn_api_workers, stop_with_parent
+    from runtime.api_workers import spawn_api_workers, stop_with_parent, tell_parent_listening
     from runtime.cloud import build_cloud, start_projector
     from runtime.serve import PortInUse, listen_all, serve_all
 
@@ -46,16 +46,16 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
         cloud.close()
         return 1
     start_projector(cloud)
-    _, stop_workers = spawn_api_workers(
-        processes - 1, services, settings.data_dir / "api-workers.log"
-    )
+    tell_parent_listening(args.ready_fd)
+    workers = spawn_api_workers(processes - 1, services, settings.data_dir / "api-workers.log")
+    workers.wait_until_listening()
     if not worker:
         for service in services:
             print(f"  {service:<14} {settings.public_url(service)}", flush=True)
     try:
         asyncio.run(serve_all(list(zip(apps, sockets, strict=True))))
     finally:
-        stop_workers()
+        workers.stop()
         cloud.close()
     return 0
 
@@ -161,6 +161,7 @@ def add_commands(sub: Any) -> None:
         metavar="PID",
         help="serve beside process PID on the ports it holds, and stop when it does",
     )
+    api.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     sub.add_parser("projector", help="keep the read models current")
     sub.add_parser("relay", help="publish the event log to NATS JetStream")
     sub.add_parser("webhooks", help="deliver webhooks (run exactly one)")
