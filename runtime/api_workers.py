@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.children import stop_children
+
 PARENT_CHECK_INTERVAL = 1.0
 READY_TIMEOUT = 60.0  # a child's start-up: imports and opening the databases
 
@@ -82,15 +84,7 @@ def spawn_api_workers(count: int, services: Sequence[str], log_path: Path) -> Ap
         pipes.append(read_end)
 
     def stop() -> None:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        stop_children(children)
         log_file.close()
 
     return ApiWorkers(children, stop, pipes)

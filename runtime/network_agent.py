@@ -27,6 +27,7 @@ from commands.network.agent import BindPort, ReportPortStatus, ReportRouterStatu
 from commands.network.ports import CreatePort, DeletePort
 from domain.errors import DomainError
 from projections.network.queries import host_state
+from runtime.children import stop_children
 from runtime.cloud import Cloud
 from workers.network.agent import NetworkAgent
 from workers.network.context import AgentOptions, Driver
@@ -178,12 +179,7 @@ def spawn_network_agent(cloud: Cloud) -> RunningNetworkAgent:
     )
 
     def stop() -> None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_children([process])
         log_file.close()
 
     where = f" in namespace {settings.agent_netns}" if settings.agent_netns else ""
