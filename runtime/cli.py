@@ -57,7 +57,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from runtime.compute_agent import start_compute_agent
     from runtime.history import start_webhook_worker
     from runtime.network_agent import spawn_network_agent
-    from runtime.serve import PortInUse, listen_all, serve_all
+    from runtime.serve import PortInUse, listen_all, serve_all, spread_connections
     from runtime.storage_agent import start_storage_agent
     from runtime.streaming import start_relay
 
@@ -74,6 +74,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         print(f"strata up: {error}", file=sys.stderr)
         cloud.close()
         return 1
+    for sock in sockets:
+        spread_connections(sock, processes)
     # Started now, so their start-up overlaps the agents'.
     workers = spawn_api_workers(
         processes - 1, list(registry.APPS), settings.data_dir / "api-workers.log"

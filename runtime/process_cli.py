@@ -23,7 +23,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     from runtime import registry
     from runtime.api_workers import spawn_api_workers, stop_with_parent, tell_parent_listening
     from runtime.cloud import build_cloud, start_projector
-    from runtime.serve import PortInUse, listen_all, serve_all
+    from runtime.serve import PortInUse, listen_all, serve_all, spread_connections
 
     services = args.service or list(registry.APPS)
     unknown = [s for s in services if s not in registry.APPS]
@@ -45,6 +45,9 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
         print(f"strata api: {error}", file=sys.stderr)
         cloud.close()
         return 1
+    if not worker:
+        for sock in sockets:
+            spread_connections(sock, processes)
     start_projector(cloud)
     tell_parent_listening(args.ready_fd)
     workers = spawn_api_workers(processes - 1, services, settings.data_dir / "api-workers.log")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import signal
 import socket
+import struct
 from collections.abc import Generator
 
 import uvicorn
@@ -64,6 +66,39 @@ def listen(host: str, port: int, shared: bool, first: bool) -> socket.socket:
         sock.close()
         raise PortInUse(f"cannot listen on {host}:{port}: {error.strerror}") from error
     return sock
+
+
+SO_ATTACH_REUSEPORT_CBPF = 51  # linux/socket.h (not in the socket module)
+_SKF_NET_OFF = -0x100000  # classic BPF: load relative to the network header
+_IP_HEADER = {socket.AF_INET: 20, socket.AF_INET6: 40}  # a SYN carries no options
+
+
+def spread_connections(sock: socket.socket, processes: int) -> None:
+    """Give each new connection of a shared port to process (source port / 2)
+    mod `processes`, instead of by the kernel's hash.
+
+    A client opening several connections at once (keep-alive clients, load
+    generators) gets source ports two apart, so they go round the processes
+    in turn where a hash could give one process most of them for as long as
+    they live. The number is an index in the port's group, in the order the
+    processes joined; one past its end (a worker that did not start) falls
+    back to the hash.
+    """
+    if processes < 2:
+        return
+    source_port = (_SKF_NET_OFF + _IP_HEADER[sock.family]) & 0xFFFFFFFF
+    program = b"".join(
+        struct.pack("HBBI", code, 0, 0, k)
+        for code, k in (
+            (0x28, source_port),  # A = the TCP source port (ld half, absolute)
+            (0x74, 1),  # A >>= 1
+            (0x94, processes),  # A %= processes
+            (0x16, 0),  # return A
+        )
+    )
+    buffer = ctypes.create_string_buffer(program)
+    fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
 
 
 def listen_all(

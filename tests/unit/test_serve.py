@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from runtime.serve import PortInUse, listen
+from runtime.serve import PortInUse, listen, spread_connections
 
 
 def _free_port() -> int:
@@ -58,3 +58,38 @@ def test_an_unshared_port_cannot_be_joined() -> None:
             listen("127.0.0.1", port, shared=True, first=False)
     finally:
         alone.close()
+
+
+def test_connections_from_ports_two_apart_go_round_the_processes() -> None:
+    """What a client opening several connections at once gets from the
+    kernel; the hash alone could give one process most of them."""
+    port = _free_port()
+    first = listen("127.0.0.1", port, shared=True, first=True)
+    second = listen("127.0.0.1", port, shared=True, first=False)
+    spread_connections(first, 2)
+    clients: list[socket.socket] = []
+    counts = []
+    try:
+        source = _free_port() & ~1  # an even port, as the kernel picks for connect()
+        for index in range(8):
+            client = socket.socket()
+            clients.append(client)
+            client.bind(("127.0.0.1", source + 2 * index))
+            client.connect(("127.0.0.1", port))
+        for server in (first, second):
+            server.settimeout(5)
+            accepted = []
+            for _ in range(4):
+                accepted.append(server.accept()[0])
+            server.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                server.accept()
+            counts.append(len(accepted))
+            for connection in accepted:
+                connection.close()
+    finally:
+        for client in clients:
+            client.close()
+        first.close()
+        second.close()
+    assert counts == [4, 4]
