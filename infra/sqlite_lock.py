@@ -14,6 +14,7 @@ touch, so its locking is unchanged underneath.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+@functools.lru_cache(maxsize=64)  # asked on every write; resolving is a few syscalls
 def _lock_file(database: str) -> str | None:
     """The lock file of a database file; None for one held in memory."""
     if not database or ":memory:" in database or "mode=memory" in database:
