@@ -23,6 +23,7 @@ import pytest
 
 from infra.net import namespaces
 from infra.net.dnsmasq import Dnsmasq
+from infra.net.router_adverts import RouterAdvertiser
 from workers.network import names
 from workers.network.agent import NetworkAgent
 from workers.network.context import AgentOptions
@@ -97,9 +98,15 @@ class Lab:
 
     def cleanup(self) -> None:
         for key in self.agents:
-            dhcp_dir = self.tmp / key / "dhcp"
-            for directory in dhcp_dir.iterdir() if dhcp_dir.is_dir() else ():
-                Dnsmasq(directory).remove()
+            # DHCP servers and router advertisers: a process outlives the
+            # namespace it runs in.
+            for kind in ("dhcp", "ra"):
+                folder = self.tmp / key / kind
+                for directory in folder.iterdir() if folder.is_dir() else ():
+                    if kind == "dhcp":
+                        Dnsmasq(directory).remove()
+                    else:
+                        RouterAdvertiser(directory, []).remove()
         for ns in namespaces.list_namespaces():
             if ns.startswith(self.prefix):
                 namespaces.delete_namespace(ns)
