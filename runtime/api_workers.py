@@ -2,7 +2,8 @@
 
 One Python process serves about one core's worth of requests (the GIL), so a
 host with more cores runs more processes, each serving every port named
-(`SO_REUSEPORT`; the kernel spreads connections over them). Nothing is lost
+(`SO_REUSEPORT`; connections go round them by source port, see
+`runtime/serve.py`). Nothing is lost
 by it: each process projects its own writes before answering into the read
 models all of them share, and tells its peers at once what changed
 (`infra/host_wakeups.py`), so no cache of theirs answers from before.
