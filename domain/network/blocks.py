@@ -23,6 +23,7 @@ blocks, not per port).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import uuid
 from collections.abc import Container, Iterable, Iterator, Sequence
@@ -73,6 +74,13 @@ def block_id(subnet_id: uuid.UUID | str, start: str) -> uuid.UUID:
 Pool = dict[str, str]
 
 
+@functools.lru_cache(maxsize=16384)
+def _address_value(address: str) -> int:
+    """An address as a number. Cached: a big subnet converts every block it
+    has reserved on each allocation, and parsing is most of that work."""
+    return int(ipaddress.ip_address(address))
+
+
 @dataclass(frozen=True)
 class BlockLayout:
     """Which blocks of a subnet hold pool addresses, without listing them all.
@@ -118,7 +126,7 @@ class BlockLayout:
         return (self.start(index) for index in range(self.count))
 
     def index_of(self, address: str) -> int:
-        return (int(ipaddress.ip_address(address)) - self.network) // self.size
+        return (_address_value(address) - self.network) // self.size
 
     def start(self, index: int) -> str:
         return str(ipaddress.ip_address(self.network + index * self.size))
@@ -151,6 +159,9 @@ class BlockLayout:
         """
         if reserved is None:
             in_play = list(self.indices())
+        elif len(self.spans) == 1:  # one pool, as most subnets have
+            first, last = self.spans[0]
+            in_play = sorted({i for i in reserved if first <= i <= last})
         else:
             in_play = sorted({i for i in reserved if self.in_pools(i)})
         if not in_play:
