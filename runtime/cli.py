@@ -64,8 +64,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     cloud = build_cloud(settings)
     password = _admin_password(settings)
     bootstrap(cloud, password)
-    # Listening only now: until the APIs serve, a client is refused at once
-    # rather than left waiting in the queue.
+    # Before the agents start, so that a port in use stops the cloud before
+    # anything runs; a client meanwhile waits in the queue until it serves.
     processes = settings.api_process_count
     addresses = [(settings.bind_host, settings.ports[s]) for s in registry.APPS]
     try:
@@ -76,10 +76,6 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     for sock in sockets:
         spread_connections(sock, processes)
-    # Started now, so their start-up overlaps the agents'.
-    workers = spawn_api_workers(
-        processes - 1, list(registry.APPS), settings.data_dir / "api-workers.log"
-    )
     start_projector(cloud)
     stop_webhooks = start_webhook_worker(cloud)
     relay = start_relay(cloud)
@@ -90,6 +86,11 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         (factory(cloud), sock)
         for factory, sock in zip(registry.APPS.values(), sockets, strict=True)
     ]
+    # Only now: a worker answers as soon as it listens, and the cloud is not
+    # up until its agents are.
+    workers = spawn_api_workers(
+        processes - 1, list(registry.APPS), settings.data_dir / "api-workers.log"
+    )
     serving = 1 + workers.wait_until_listening()
     backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.sqlite_path})"
     print(f"Strata is up. Event store and read models: {backend}")

@@ -94,9 +94,14 @@ def start_cloud(
             raise RuntimeError(f"strata up exited: {log.read_text()}")
         try:
             urllib.request.urlopen(url + "/v3", timeout=1).close()
-            break
         except OSError:
             time.sleep(0.2)
+            continue
+        # An API worker can answer a moment before the parent has said it
+        # is up (and what its agents are): tests read that from the log.
+        if b"Press Ctrl-C to stop." in log.read_bytes():
+            break
+        time.sleep(0.05)
     else:
         process.kill()
         raise RuntimeError(f"strata up did not answer: {log.read_text()}")
