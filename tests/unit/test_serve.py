@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 
 import pytest
@@ -70,11 +71,8 @@ def test_connections_from_ports_two_apart_go_round_the_processes() -> None:
     clients: list[socket.socket] = []
     counts = []
     try:
-        source = _free_port() & ~1  # an even port, as the kernel picks for connect()
-        for index in range(8):
-            client = socket.socket()
-            clients.append(client)
-            client.bind(("127.0.0.1", source + 2 * index))
+        clients = _clients_on_ports_two_apart(8)
+        for client in clients:
             client.connect(("127.0.0.1", port))
         for server in (first, second):
             server.settimeout(5)
@@ -93,3 +91,23 @@ def test_connections_from_ports_two_apart_go_round_the_processes() -> None:
         first.close()
         second.close()
     assert counts == [4, 4]
+
+
+def _clients_on_ports_two_apart(count: int) -> list[socket.socket]:
+    """Sockets bound to even ports two apart (as the kernel picks them for a
+    client's connect()), below the ephemeral range so that no other
+    connection of the test run holds one; another base when one is taken."""
+    for _ in range(50):
+        base = 20000 + 2 * secrets.randbelow(5000)
+        clients: list[socket.socket] = []
+        try:
+            for index in range(count):
+                client = socket.socket()
+                clients.append(client)
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                client.bind(("127.0.0.1", base + 2 * index))
+            return clients
+        except OSError:
+            for client in clients:
+                client.close()
+    raise RuntimeError("no free run of ports two apart")
