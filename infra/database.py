@@ -175,7 +175,7 @@ class SQLiteDatabase(Database):
             self._all.clear()
 
 
-class _PostgresCursor(Cursor):
+class PostgresCursor(Cursor):
     dialect = "postgres"
 
     def __init__(self, raw: Any, pipeline: Any = None) -> None:
@@ -226,7 +226,7 @@ class PostgresDatabase(Database):
         with self._pool.connection() as conn:
             if not pipelined:
                 with conn.transaction(), conn.cursor() as raw:
-                    yield _PostgresCursor(raw)
+                    yield PostgresCursor(raw)
                 return
             with self._pipelined(conn) as cursor:
                 yield cursor
@@ -243,7 +243,7 @@ class PostgresDatabase(Database):
         try:
             with conn.pipeline() as pipeline, conn.cursor() as raw:
                 raw.execute(_BEGIN)
-                yield _PostgresCursor(raw, pipeline)
+                yield PostgresCursor(raw, pipeline)
                 raw.execute(_COMMIT)
         except BaseException:
             # A failed statement leaves the transaction aborted, any other
@@ -260,7 +260,7 @@ class PostgresDatabase(Database):
         # would inside a read-committed transaction of its own; the
         # connection's mode is never changed, so it goes back as it came.
         with self._pool.connection() as conn, conn.cursor() as raw:
-            cursor = _PostgresCursor(raw)
+            cursor = PostgresCursor(raw)
             cursor.execute(query, params)
             return cursor.fetchall()
 

@@ -10,9 +10,10 @@ key in their `__dict__`, where `event_meta()` finds it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, DomainEventProtocol
@@ -34,6 +35,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, retry
 from psycopg import sql
 
+from infra.database import Cursor, PostgresCursor
 from infra.event_decoder import EventDecoder
 from infra.group_commit import GroupCommitter
 from infra.log_reader import LogReader
@@ -43,6 +45,8 @@ from infra.snapshots import SnapshotStore
 from infra.sqlite_lock import SQLITE_WRITE_LOCK
 
 A = TypeVar("A", bound=Aggregate)
+
+log = logging.getLogger(__name__)
 
 META_KEY = "_meta"
 
@@ -109,6 +113,25 @@ class MetadataMapper(Mapper[UUID]):
         )
 
 
+class WithInsert(Protocol):
+    """Work done in the transaction that inserts events into the log (on
+    PostgreSQL), while it holds the log's lock: what the projection runner
+    does to bring read models up to date with a write in the write itself.
+
+    `before_insert` queues statements ahead of the insert (their answers
+    come with the insert's); `after_insert` has the inserted events as
+    notifications, queues its writes and returns what to do once the
+    transaction has committed. Whatever it raises, or whatever its writes
+    raise, the events are inserted again without it.
+    """
+
+    def before_insert(self, cursor: Cursor, log_table: sql.Composable) -> None: ...
+
+    def after_insert(
+        self, cursor: Cursor, notifications: Sequence[Notification]
+    ) -> Callable[[], None]: ...
+
+
 class EventStore:
     """Save aggregates atomically with metadata; load them; read the log."""
 
@@ -137,6 +160,13 @@ class EventStore:
         self._library_store: LibraryEventStore[UUID] = LibraryEventStore(
             mapper=self.mapper, recorder=recorder
         )
+        self.with_insert: WithInsert | None = None
+
+    @property
+    def inserts_with_others(self) -> bool:
+        """Whether `with_insert` is used: PostgreSQL only. SQLite's insert
+        goes through the library's recorder, on a connection of its own."""
+        return not self._serialise_writes
 
     def save(self, aggregates: Iterable[Aggregate], meta: Mapping[str, Any]) -> list[int]:
         """Record every pending event of every aggregate in one transaction.
@@ -182,10 +212,24 @@ class EventStore:
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _postgres_insert(self, stored: Sequence[StoredEvent]) -> list[int]:
+        with_insert = self.with_insert
+        if with_insert is not None:
+            try:
+                return self._postgres_insert_once(stored, with_insert)
+            except _WithInsertFailed as failure:
+                # The events were not written either: they go in alone, and
+                # the runner's catch-up meets (and reports) the fault later.
+                log.warning("writing read models with the log failed: %r", failure.__cause__)
+        return self._postgres_insert_once(stored, None)
+
+    def _postgres_insert_once(
+        self, stored: Sequence[StoredEvent], with_insert: WithInsert | None
+    ) -> list[int]:
         """The recorder's insert (its table lock, NOTIFY and statement), sent
         as one pipeline with BEGIN and COMMIT: one round trip where the
         recorder's transaction block takes four, all of them while holding
-        the lock that every writer of the log queues on."""
+        the lock that every writer of the log queues on. With `with_insert`,
+        a second round trip carries its writes and the COMMIT."""
         from psycopg import Error
         from psycopg.pq import TransactionStatus
 
@@ -196,30 +240,67 @@ class EventStore:
             )
             for e in stored
         ]
+        committed: Callable[[], None] | None = None
         with recorder.datastore.get_connection() as conn:
             try:
-                with conn.cursor() as cursor, conn.cursor() as insert:
-                    with conn.pipeline():
+                with conn.cursor() as cursor, conn.cursor() as insert, conn.cursor() as other:
+                    with conn.pipeline() as pipeline:
                         cursor.execute(_BEGIN)
                         for statement in recorder.lock_table_statements:
                             cursor.execute(statement, prepare=True)
+                        others = PostgresCursor(other, pipeline)
+                        if with_insert is not None:
+                            with_insert.before_insert(others, self._log_table())
                         cursor.execute(
                             sql.SQL("NOTIFY {}").format(sql.Identifier(recorder.channel_name))
                         )
                         insert.execute(recorder.insert_events_statement, (rows,))
+                        if with_insert is not None:
+                            # A conflicting version is raised here, as is.
+                            pipeline.sync()
+                            ids = _ids(insert)
+                            committed = self._after_insert(with_insert, others, stored, ids)
                         cursor.execute(_COMMIT)
-                    # The pipeline's end waited for every answer: a
-                    # conflicting version has been raised by now, and the
-                    # ids are here.
-                    ids = [int(row["notification_id"]) for row in insert.fetchall()]
-            except BaseException:
+                    if with_insert is None:
+                        # The pipeline's end waited for every answer: a
+                        # conflicting version has been raised by now, and
+                        # the ids are here.
+                        ids = _ids(insert)
+            except BaseException as error:
                 # Whatever failed, the connection goes back to the pool
                 # outside any transaction, as the pool hands them out.
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     with suppress(Error):
                         conn.rollback()
+                if committed is not None and isinstance(error, Error):
+                    raise _WithInsertFailed() from error
                 raise
+        if committed is not None:
+            committed()
         return ids
+
+    @staticmethod
+    def _after_insert(
+        with_insert: WithInsert, cursor: Cursor, stored: Sequence[StoredEvent], ids: list[int]
+    ) -> Callable[[], None]:
+        notifications = [
+            Notification(
+                id=notification_id,
+                originator_id=e.originator_id,
+                originator_version=e.originator_version,
+                topic=e.topic,
+                state=e.state,
+            )
+            for notification_id, e in zip(ids, stored, strict=True)
+        ]
+        try:
+            return with_insert.after_insert(cursor, notifications)
+        except Exception as error:
+            raise _WithInsertFailed() from error
+
+    def _log_table(self) -> sql.Composable:
+        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
+        return sql.Identifier(datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         aggregate: Aggregate | None = self.snapshots.latest(aggregate_id)
@@ -273,7 +354,7 @@ class EventStore:
         self, after: int, limit: int, topics: list[str]
     ) -> tuple[list[Notification], int]:
         datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
-        table = sql.Identifier(datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
+        table = self._log_table()
         params: list[Any] = [after, *([topics] if topics else []), limit]
         statement = sql.SQL(
             "SELECT h.head, e.* FROM (SELECT MAX(notification_id) AS head FROM {table}) AS h"
@@ -313,6 +394,15 @@ class EventStore:
             yield [
                 (n, decode(topic, oid, version, state)) for n, topic, oid, version, state in rows
             ]
+
+
+class _WithInsertFailed(Exception):
+    """What `with_insert` or its writes raised, so that the insert is tried
+    again without it (the events were rolled back with its writes)."""
+
+
+def _ids(insert: Any) -> list[int]:
+    return [int(row["notification_id"]) for row in insert.fetchall()]
 
 
 def open_recorder(settings: Settings) -> ApplicationRecorder:

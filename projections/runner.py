@@ -62,7 +62,7 @@ class ProjectionRunner:
         self._known: dict[str, int] = {}
         self._changed: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._advanced = threading.Condition()
+        self._marks = threading.Lock()  # for _known and _changed
 
     def setup(self) -> None:
         with self.db.transaction() as cur:
@@ -107,7 +107,7 @@ class ProjectionRunner:
                 self._notice_others(name, position, frozenset(topics))
                 head = self.store.max_notification_id()
                 if position >= head:
-                    self._known[name] = position
+                    self._advance({name: position}, {})
                     return position
                 notifications = self.store.notifications(
                     after=position, limit=self.batch_size, stop=head, topics=topics
@@ -119,11 +119,9 @@ class ProjectionRunner:
                 full = len(notifications) == self.batch_size
                 new_position = notifications[-1].id if full else head
                 self._set_position(cur, name, new_position)
-            self._known[name] = new_position
-            if notifications:
-                self._changed[name] = notifications[-1].id
-            with self._advanced:
-                self._advanced.notify_all()
+            self._advance(
+                {name: new_position}, {name: notifications[-1].id} if notifications else {}
+            )
             if not full and (until is None or new_position >= until):
                 return new_position
 
@@ -182,8 +180,7 @@ class ProjectionRunner:
                 after=min(moved.values()), limit=self.batch_size, topics=self._log_topics()
             )
             self._notice(moved, positions, notifications, len(notifications) < self.batch_size)
-        for name in names:
-            self._known[name] = positions[name]
+        self._advance(positions, {})
         return True
 
     def _log_topics(self) -> list[str]:
@@ -202,7 +199,7 @@ class ProjectionRunner:
         for name, position in positions.items():
             if name not in self._known:
                 if position > 0:
-                    self._changed[name] = position
+                    self._advance({}, {name: position})
             elif position > self._known[name]:
                 moved[name] = self._known[name]
         return moved
@@ -229,12 +226,10 @@ class ProjectionRunner:
                 known < n.id <= position and (not topics or n.topic in topics)
                 for n in notifications
             ):
-                self._changed[name] = position
+                self._advance({}, {name: position})
 
     def _catch_up_batch(self) -> tuple[int, bool]:
         names = sorted(self.projections)  # a fixed order: no lock-order deadlocks
-        topics = {n: frozenset(self.projections[n].topics()) for n in names}
-        applied: dict[str, int] = {}
         # Pipelined: BEGIN, the setting and the lock travel together, and so
         # do the writes, the positions and COMMIT. Nothing here recovers
         # from a failed statement; any failure rolls the batch back.
@@ -258,36 +253,88 @@ class ProjectionRunner:
             full = len(notifications) == self.batch_size
             self._notice(moved, positions, notifications, not full)
             if low >= head:
-                for name in names:
-                    self._known[name] = positions[name]
+                self._advance(positions, {})
                 return head, False
             new_position = notifications[-1].id if full else head
-            batches = {n: BatchingCursor(cur) for n in names}
-            appliers = {n: _applier(self.projections[n]) for n in names}
-            for notification in notifications:
-                wanted = [
-                    n
-                    for n in names
-                    if positions[n] < notification.id
-                    and (not topics[n] or notification.topic in topics[n])
-                ]
-                if not wanted:
-                    continue
-                event = self.store.decode(notification)
-                for name in wanted:
-                    appliers[name](batches[name], notification.id, event)
-                    applied[name] = notification.id
-            for name in names:
-                batches[name].flush()
+            applied = self._apply(cur, notifications, positions)
             self._set_positions(
                 cur, [n for n in names if positions[n] < new_position], new_position
             )
-        for name in names:
-            self._known[name] = max(positions[name], new_position)
-        self._changed.update(applied)
-        with self._advanced:
-            self._advanced.notify_all()
+        self._advance({n: max(positions[n], new_position) for n in names}, applied)
         return new_position, full
+
+    def _apply(
+        self, cur: Cursor, notifications: Sequence[Notification], positions: dict[str, int]
+    ) -> dict[str, int]:
+        """Apply to each projection of `positions` the notifications past its
+        position that it handles; the last one each was given."""
+        names = sorted(positions)
+        topics = {n: frozenset(self.projections[n].topics()) for n in names}
+        applied: dict[str, int] = {}
+        batches = {n: BatchingCursor(cur) for n in names}
+        appliers = {n: _applier(self.projections[n]) for n in names}
+        for notification in notifications:
+            wanted = [
+                n
+                for n in names
+                if positions[n] < notification.id
+                and (not topics[n] or notification.topic in topics[n])
+            ]
+            if not wanted:
+                continue
+            event = self.store.decode(notification)
+            for name in wanted:
+                appliers[name](batches[name], notification.id, event)
+                applied[name] = notification.id
+        for name in names:
+            batches[name].flush()
+        return applied
+
+    def _advance(self, known: dict[str, int], changed: dict[str, int]) -> None:
+        """Record positions reached and changes made, never backwards: the
+        insert of another thread may have gone further meanwhile."""
+        with self._marks:
+            for name, position in known.items():
+                self._known[name] = max(self._known.get(name, 0), position)
+            for name, position in changed.items():
+                self._changed[name] = max(self._changed.get(name, 0), position)
+
+    # Read models written with the log's insert (PostgreSQL): the writer's
+    # read-your-writes then costs no transaction of its own, and its events
+    # are applied as they are in memory instead of read back from the log.
+
+    def before_insert(self, cursor: Cursor, log_table: sql.Composable) -> None:
+        """Queued after the log's lock is taken: the positions of the
+        projections that no catch-up holds now, and the head of the log."""
+        names = sorted(self.projections)
+        cursor.execute(
+            sql.SQL(
+                "SELECT p.name, p.position, h.head FROM {} AS p,"
+                " (SELECT MAX(notification_id) AS head FROM {}) AS h"
+                " WHERE p.name IN ({}) ORDER BY p.name FOR UPDATE OF p SKIP LOCKED"
+            ).format(POSITIONS, log_table, sql.SQL(", ").join(sql.Placeholder() * len(names))),
+            names,
+        )
+
+    def after_insert(
+        self, cursor: Cursor, notifications: Sequence[Notification]
+    ) -> Callable[[], None]:
+        """Apply the inserted events to every projection that stood at the
+        head before them. One a catch-up holds, or one behind the head, is
+        left to the catch-up: the inserted events come after the ones it
+        still lacks."""
+        rows = cursor.fetchall()
+        current = {
+            str(r["name"]): int(r["position"])
+            for r in rows
+            if int(r["position"]) == int(r["head"] or 0)
+        }
+        if not current or not notifications:
+            return lambda: None
+        last = notifications[-1].id
+        applied = self._apply(cursor, notifications, current)
+        self._set_positions(cursor, sorted(current), last)
+        return lambda: self._advance(dict.fromkeys(current, last), applied)
 
     def _notice_others(self, name: str, position: int, topics: frozenset[str]) -> None:
         """When someone else moved `name` past what this process knows, mark it
@@ -299,7 +346,7 @@ class ProjectionRunner:
             after=known, limit=1, stop=position, topics=sorted(topics)
         )
         if relevant or name not in self._known:
-            self._changed[name] = position
+            self._advance({}, {name: position})
 
     def wait_for(self, notification_id: int) -> None:
         """Read-your-writes: make sure every projection has seen this event.
@@ -363,7 +410,7 @@ class ProjectionRunner:
                         for statement in table.create_indexes(table.name):
                             cur.execute(statement)
                     self._set_position(cur, name, position)
-                self._known[name] = position
+                self._advance({name: position}, {})
         return RebuildReport(name, count, position, time.perf_counter() - started)
 
     def _replay(self, fresh: Projection, after: int, head: int, topics: list[str]) -> int:

@@ -73,6 +73,8 @@ def build_cloud(settings: Settings) -> Cloud:
         db = open_database(settings.database_url, settings.sqlite_path, settings.is_postgres)
         runner = ProjectionRunner(db, store, registry.projections())
         runner.setup()
+    if store.inserts_with_others:
+        store.with_insert = runner  # read models written with each write
     store.forget_deleted()  # finish any shredding a crash interrupted
     passwords = Argon2Passwords()
     listeners: list[Callable[[int], None]] = []

@@ -1,0 +1,152 @@
+"""On PostgreSQL a write brings the read models up to date in the same
+transaction that inserts its events, where it can: each projection that
+stood at the head of the log and that no catch-up holds. Anything else is
+left to the catch-up, and nothing that goes wrong there fails the write.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from infra.database import Cursor, Database, open_database
+from infra.eventstore import EventStore, open_recorder
+from infra.settings import Settings
+from projections.audit.projection import AuditProjection
+from projections.base import Projection, Table
+from projections.identity.projection import IdentityProjection
+from projections.runner import ProjectionRunner
+from tests.integration.test_write_path_round_trips import META, Once, Widget, _write
+
+
+class Unique(Projection):
+    """Writes the same key for every event: the second write of it fails in
+    the database, at the commit of a pipelined transaction."""
+
+    name = "unique"
+    tables = (Table("unique_seen", (("k", "BIGINT"),), ("k",)),)
+
+    def topics(self) -> list[str]:
+        return []
+
+    def apply_at(self, cursor: Cursor, notification_id: int, event: Any) -> None:
+        cursor.execute("INSERT INTO unique_seen (k) VALUES (1)")
+
+
+class Broken(Projection):
+    """Raises in Python for every event."""
+
+    name = "broken"
+    tables = (Table("broken_seen", (("k", "BIGINT"),), ("k",)),)
+
+    def topics(self) -> list[str]:
+        return []
+
+    def apply_at(self, cursor: Cursor, notification_id: int, event: Any) -> None:
+        raise RuntimeError("a bug in a projection")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, pg_dsn: str) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=pg_dsn)
+
+
+def _parts(settings: Settings, *extra: Projection) -> tuple[EventStore, Database, ProjectionRunner]:
+    store = EventStore(open_recorder(settings))
+    db = open_database(settings.database_url, settings.sqlite_path, True)
+    runner = ProjectionRunner(db, store, [IdentityProjection(), AuditProjection(), Once(), *extra])
+    runner.setup()
+    runner.catch_up_all()
+    store.with_insert = runner
+    return store, db, runner
+
+
+@pytest.fixture
+def parts(settings: Settings) -> Iterator[tuple[EventStore, Database, ProjectionRunner]]:
+    store, db, runner = _parts(settings)
+    yield store, db, runner
+    db.close()
+
+
+def _positions(runner: ProjectionRunner) -> dict[str, int]:
+    return {name: runner.position(name) for name in runner.projections}
+
+
+def test_a_write_is_projected_by_its_commit(parts: Any) -> None:
+    store, _, runner = parts
+    ids = store.save([Widget("p1")], META)
+    # No catch-up ran: the positions moved with the insert.
+    assert set(_positions(runner).values()) == {max(ids)}
+    assert [r["notification_id"] for r in runner.rows("once_seen")] == ids
+    assert runner.changed_position("once") == max(ids)
+    assert runner.changed_position("identity") == 0  # none of its events
+
+
+def test_rows_written_with_the_insert_equal_rebuilt_ones(parts: Any) -> None:
+    store, _, runner = parts
+    _write(store, runner)
+    live = {t.name: runner.rows(t.name) for t in AuditProjection.tables}
+    runner.rebuild("audit")
+    for table, rows in live.items():
+        assert runner.rows(table) == rows, table
+    seen = runner.rows("once_seen")
+    assert [r["notification_id"] for r in seen] == list(range(1, store.max_notification_id() + 1))
+
+
+def test_a_projection_behind_the_head_is_left_to_the_catch_up(
+    settings: Settings, parts: Any
+) -> None:
+    store, _, runner = parts
+    first = EventStore(open_recorder(settings)).save(
+        [Widget("p1")], META
+    )  # a writer that does not project
+    ids = store.save([Widget("p2")], META)
+    assert set(_positions(runner).values()) == {0}  # applying it would skip the other
+    runner.wait_for(max(ids))
+    seen = [r["notification_id"] for r in runner.rows("once_seen")]
+    assert seen == [*first, *ids]
+
+
+def test_a_projection_a_catch_up_holds_is_skipped_not_waited_for(
+    settings: Settings, parts: Any
+) -> None:
+    store, _, runner = parts
+    saved: list[int] = []
+    with psycopg.connect(settings.database_url) as holder:
+        holder.execute("SELECT * FROM projection_positions WHERE name = 'once' FOR UPDATE")
+        writer = threading.Thread(target=lambda: saved.extend(store.save([Widget("p")], META)))
+        writer.start()
+        writer.join(20)
+        blocked = writer.is_alive()
+        holder.rollback()
+    writer.join()
+    assert not blocked
+    positions = _positions(runner)
+    assert positions.pop("once") == 0
+    assert set(positions.values()) == {max(saved)}
+    runner.wait_for(max(saved))
+    assert [r["notification_id"] for r in runner.rows("once_seen")] == saved
+
+
+@pytest.mark.parametrize("projection", [Unique, Broken])
+def test_a_failing_projection_does_not_fail_the_write(
+    settings: Settings, projection: type[Projection]
+) -> None:
+    store, db, runner = _parts(settings, projection())
+    try:
+        first = store.save([Widget("p1")], META)
+        if projection is Unique:  # its first row goes in; the second fails
+            assert runner.position("unique") == max(first)
+        else:
+            assert runner.position("broken") == 0
+        ids = store.save([Widget("p2")], META)  # the write goes through regardless
+        assert store.max_notification_id() == max(ids)
+        with pytest.raises((psycopg.Error, RuntimeError)):  # the catch-up meets the fault
+            runner.catch_up_all()
+    finally:
+        db.close()
