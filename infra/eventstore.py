@@ -230,7 +230,7 @@ class EventStore:
         recorder's transaction block takes four, all of them while holding
         the lock that every writer of the log queues on. With `with_insert`,
         a second round trip carries its writes and the COMMIT."""
-        from psycopg import Error
+        from psycopg import Error, IntegrityError
         from psycopg.pq import TransactionStatus
 
         recorder: Any = self.recorder
@@ -272,7 +272,11 @@ class EventStore:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     with suppress(Error):
                         conn.rollback()
-                if committed is not None and isinstance(error, Error):
+                # The insert's own conflict (a lost version race, raised
+                # before the read models' writes) is the caller's to handle;
+                # any other database error is tried again without them.
+                race = committed is None and isinstance(error, IntegrityError)
+                if with_insert is not None and isinstance(error, Error) and not race:
                     raise _WithInsertFailed() from error
                 raise
         if committed is not None:
