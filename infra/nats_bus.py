@@ -80,6 +80,11 @@ class EventBus(Protocol):
     async def last_published(self) -> PublishedMessage | None:
         """The newest stored message, if the bus keeps one."""
 
+    def reaches_anyone(self) -> bool:
+        """Whether a message published now would reach anyone: a stream
+        keeps it for consumers to come; a bus without storage only hands
+        it to the subscribers it has at that moment."""
+
     async def close(self) -> None: ...
 
 
@@ -186,6 +191,9 @@ class NatsBus:
             for future in pending:
                 future.cancel()
         return _acked_prefix(futures, len(messages), send_error)
+
+    def reaches_anyone(self) -> bool:
+        return True  # the stream keeps every message
 
     async def last_published(self) -> PublishedMessage | None:
         info = await self.js.stream_info(self.stream_name)
@@ -341,6 +349,10 @@ class InProcessBus:
 
     async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[int]:
         return [await self.publish(m.subject, m.payload, m.msg_id) for m in messages]
+
+    def reaches_anyone(self) -> bool:
+        with self._lock:
+            return bool(self._subscribers)
 
     async def last_published(self) -> PublishedMessage | None:
         with self._lock:

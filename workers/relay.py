@@ -350,6 +350,9 @@ class Relay:
         # Store and database calls are synchronous; they block this loop
         # briefly, which is fine as it serves nothing but the relay.
         while not stop.is_set() and self.leadership.held:
+            if not self.bus.reaches_anyone():
+                self._pass_over()
+                return
             notifications = self.store.notifications(after=self._position, limit=self.batch)
             if not notifications:
                 return
@@ -382,6 +385,15 @@ class Relay:
         self._record_lag(timestamps)
         self.published += len(messages)
         self.record_position(notifications[-1].id)
+
+    def _pass_over(self) -> None:
+        """Move past the log's head without decoding, encoding or publishing
+        anything: what the in-process bus would hand to no one. A subscriber
+        of that bus (it keeps nothing) only ever sees what comes after it
+        subscribed, so this changes nothing it can tell."""
+        head = self.store.max_notification_id()
+        if head > self._position:
+            self.record_position(head)
 
     def _record_lag(self, timestamps: list[float]) -> None:
         now = time.time()
