@@ -119,16 +119,19 @@ class WithInsert(Protocol):
     does to bring read models up to date with a write in the write itself.
 
     `before_insert` queues statements ahead of the insert (their answers
-    come with the insert's); `after_insert` has the inserted events as
-    notifications, queues its writes and returns what to do once the
-    transaction has committed. Whatever it raises, or whatever its writes
+    come with the insert's); `after_insert` has the inserted events, as
+    notifications and decoded, queues its writes and returns what to do
+    once the transaction has committed. Whatever it raises, or whatever its writes
     raise, the events are inserted again without it.
     """
 
     def before_insert(self, cursor: Cursor, log_table: sql.Composable) -> None: ...
 
     def after_insert(
-        self, cursor: Cursor, notifications: Sequence[Notification]
+        self,
+        cursor: Cursor,
+        notifications: Sequence[Notification],
+        events: Sequence[DomainEventProtocol[UUID]],
     ) -> Callable[[], None]: ...
 
 
@@ -161,6 +164,7 @@ class EventStore:
             mapper=self.mapper, recorder=recorder
         )
         self.with_insert: WithInsert | None = None
+        self._notify: str | None = None
 
     @property
     def inserts_with_others(self) -> bool:
@@ -241,6 +245,9 @@ class EventStore:
             for e in stored
         ]
         committed: Callable[[], None] | None = None
+        # Decoded before the log's lock is taken: every writer waits while
+        # the work between the insert and its commit is done.
+        events = [self.decode(e) for e in stored] if with_insert is not None else []
         with recorder.datastore.get_connection() as conn:
             try:
                 with conn.cursor() as cursor, conn.cursor() as insert, conn.cursor() as other:
@@ -251,15 +258,13 @@ class EventStore:
                         others = PostgresCursor(other, pipeline)
                         if with_insert is not None:
                             with_insert.before_insert(others, self._log_table())
-                        cursor.execute(
-                            sql.SQL("NOTIFY {}").format(sql.Identifier(recorder.channel_name))
-                        )
+                        cursor.execute(self._notify_statement())
                         insert.execute(recorder.insert_events_statement, (rows,))
                         if with_insert is not None:
                             # A conflicting version is raised here, as is.
                             pipeline.sync()
                             ids = _ids(insert)
-                            committed = self._after_insert(with_insert, others, stored, ids)
+                            committed = self._after_insert(with_insert, others, stored, ids, events)
                         cursor.execute(_COMMIT)
                     if with_insert is None:
                         # The pipeline's end waited for every answer: a
@@ -285,7 +290,11 @@ class EventStore:
 
     @staticmethod
     def _after_insert(
-        with_insert: WithInsert, cursor: Cursor, stored: Sequence[StoredEvent], ids: list[int]
+        with_insert: WithInsert,
+        cursor: Cursor,
+        stored: Sequence[StoredEvent],
+        ids: list[int],
+        events: Sequence[DomainEventProtocol[UUID]],
     ) -> Callable[[], None]:
         notifications = [
             Notification(
@@ -298,9 +307,15 @@ class EventStore:
             for notification_id, e in zip(ids, stored, strict=True)
         ]
         try:
-            return with_insert.after_insert(cursor, notifications)
+            return with_insert.after_insert(cursor, notifications, events)
         except Exception as error:
             raise _WithInsertFailed() from error
+
+    def _notify_statement(self) -> str:
+        if self._notify is None:
+            channel = sql.Identifier(self.recorder.channel_name)  # type: ignore[attr-defined]
+            self._notify = sql.SQL("NOTIFY {}").format(channel).as_string(None)
+        return self._notify
 
     def _log_table(self) -> sql.Composable:
         datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]

@@ -63,6 +63,9 @@ class ProjectionRunner:
         self._changed: dict[str, int] = {}
         self._lock = threading.Lock()
         self._marks = threading.Lock()  # for _known and _changed
+        # Statements as text, made once: composing one costs more than running it.
+        self._positions_at_insert: str | None = None
+        self._set_positions_sql: dict[int, str] = {}
 
     def setup(self) -> None:
         with self.db.transaction() as cur:
@@ -264,16 +267,21 @@ class ProjectionRunner:
         return new_position, full
 
     def _apply(
-        self, cur: Cursor, notifications: Sequence[Notification], positions: dict[str, int]
+        self,
+        cur: Cursor,
+        notifications: Sequence[Notification],
+        positions: dict[str, int],
+        decoded: Sequence[Any] = (),
     ) -> dict[str, int]:
         """Apply to each projection of `positions` the notifications past its
-        position that it handles; the last one each was given."""
+        position that it handles (`decoded`: their events, when the caller
+        has them already); the last one each was given."""
         names = sorted(positions)
         topics = {n: frozenset(self.projections[n].topics()) for n in names}
         applied: dict[str, int] = {}
         batches = {n: BatchingCursor(cur) for n in names}
         appliers = {n: _applier(self.projections[n]) for n in names}
-        for notification in notifications:
+        for index, notification in enumerate(notifications):
             wanted = [
                 n
                 for n in names
@@ -282,7 +290,7 @@ class ProjectionRunner:
             ]
             if not wanted:
                 continue
-            event = self.store.decode(notification)
+            event = decoded[index] if decoded else self.store.decode(notification)
             for name in wanted:
                 appliers[name](batches[name], notification.id, event)
                 applied[name] = notification.id
@@ -307,17 +315,21 @@ class ProjectionRunner:
         """Queued after the log's lock is taken: the positions of the
         projections that no catch-up holds now, and the head of the log."""
         names = sorted(self.projections)
-        cursor.execute(
-            sql.SQL(
-                "SELECT p.name, p.position, h.head FROM {} AS p,"
-                " (SELECT MAX(notification_id) AS head FROM {}) AS h"
-                " WHERE p.name IN ({}) ORDER BY p.name FOR UPDATE OF p SKIP LOCKED"
-            ).format(POSITIONS, log_table, sql.SQL(", ").join(sql.Placeholder() * len(names))),
-            names,
-        )
+        statement = self._positions_at_insert
+        if statement is None:
+            statement = self._positions_at_insert = (
+                sql.SQL(
+                    "SELECT p.name, p.position, h.head FROM {} AS p,"
+                    " (SELECT MAX(notification_id) AS head FROM {}) AS h"
+                    " WHERE p.name IN ({}) ORDER BY p.name FOR UPDATE OF p SKIP LOCKED"
+                )
+                .format(POSITIONS, log_table, sql.SQL(", ").join(sql.Placeholder() * len(names)))
+                .as_string(None)
+            )
+        cursor.execute(statement, names)
 
     def after_insert(
-        self, cursor: Cursor, notifications: Sequence[Notification]
+        self, cursor: Cursor, notifications: Sequence[Notification], events: Sequence[Any]
     ) -> Callable[[], None]:
         """Apply the inserted events to every projection that stood at the
         head before them. One a catch-up holds, or one behind the head, is
@@ -332,7 +344,7 @@ class ProjectionRunner:
         if not current or not notifications:
             return lambda: None
         last = notifications[-1].id
-        applied = self._apply(cursor, notifications, current)
+        applied = self._apply(cursor, notifications, current, events)
         self._set_positions(cursor, sorted(current), last)
         return lambda: self._advance(dict.fromkeys(current, last), applied)
 
@@ -532,12 +544,14 @@ class ProjectionRunner:
         """Move every one of `names` to `position` in one statement."""
         if not names:
             return
-        cur.execute(
-            sql.SQL("UPDATE {} SET position = %s WHERE name IN ({})").format(
-                POSITIONS, sql.SQL(", ").join(sql.Placeholder() * len(names))
-            ),
-            [position, *names],
-        )
+        statement = self._set_positions_sql.get(len(names))
+        if statement is None:
+            statement = self._set_positions_sql[len(names)] = (
+                sql.SQL("UPDATE {} SET position = %s WHERE name IN ({})")
+                .format(POSITIONS, sql.SQL(", ").join(sql.Placeholder() * len(names)))
+                .as_string(None)
+            )
+        cur.execute(statement, [position, *names])
 
     def _set_position(self, cur: Cursor, name: str, position: int) -> None:
         cur.execute(

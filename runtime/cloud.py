@@ -113,6 +113,11 @@ def build_cloud(settings: Settings) -> Cloud:
     )
 
 
+# How long the projector lets commits gather after a catch-up: what it adds
+# at most to agents and event streams learning of another process's write.
+GATHER_SECONDS = 0.02
+
+
 def start_projector(cloud: Cloud) -> threading.Thread:
     """Keep projections current with events written by other processes.
 
@@ -153,6 +158,10 @@ def start_projector(cloud: Cloud) -> threading.Thread:
                         listener(reached)
                     except Exception:  # one listener's fault must not stop the others
                         log.exception("commit listener failed")
+            # Under a stream of commits, each wakes every process; letting
+            # them gather for a moment makes one catch-up cover many.
+            if cloud.stop.wait(GATHER_SECONDS):
+                return
 
     thread = threading.Thread(target=loop, name="projector", daemon=True)
     thread.start()
