@@ -57,6 +57,9 @@ class ProjectionRunner:
         self.db = db
         self.store = store
         self.projections = {p.name: p for p in projections}
+        # What each projection handles, asked once: a projection lists its
+        # handlers' topics anew on every call.
+        self._topics = {p.name: frozenset(p.topics()) for p in projections}
         self.batch_size = batch_size
         self.replay_page = max(batch_size, REPLAY_PAGE)
         self._known: dict[str, int] = {}
@@ -189,7 +192,7 @@ class ProjectionRunner:
     def _log_topics(self) -> list[str]:
         """What a batch reads of the log: an empty list (every event) when
         some projection takes everything (the audit index)."""
-        topics = [self.projections[n].topics() for n in self.projections]
+        topics = list(self._topics.values())
         if any(not t for t in topics):
             return []
         return sorted({t for ts in topics for t in ts})
@@ -222,9 +225,9 @@ class ProjectionRunner:
         for name, known in moved.items():
             position = positions[name]
             if not to_head and last < position:
-                self._notice_others(name, position, frozenset(self.projections[name].topics()))
+                self._notice_others(name, position, self._topics[name])
                 continue
-            topics = frozenset(self.projections[name].topics())
+            topics = self._topics[name]
             if any(
                 known < n.id <= position and (not topics or n.topic in topics)
                 for n in notifications
@@ -277,7 +280,7 @@ class ProjectionRunner:
         position that it handles (`decoded`: their events, when the caller
         has them already); the last one each was given."""
         names = sorted(positions)
-        topics = {n: frozenset(self.projections[n].topics()) for n in names}
+        topics = self._topics
         applied: dict[str, int] = {}
         batches = {n: BatchingCursor(cur) for n in names}
         appliers = {n: _applier(self.projections[n]) for n in names}
