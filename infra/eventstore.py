@@ -11,6 +11,7 @@ key in their `__dict__`, where `event_meta()` finds it.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from typing import Any, Protocol, TypeVar
@@ -35,7 +36,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, retry
 from psycopg import sql
 
-from infra.database import Cursor, PostgresCursor
+from infra.database import Cursor, Params, PostgresCursor
 from infra.event_decoder import EventDecoder
 from infra.group_commit import GroupCommitter
 from infra.log_reader import LogReader
@@ -113,17 +114,39 @@ class MetadataMapper(Mapper[UUID]):
         )
 
 
+class PreparedWrites(Protocol):
+    """Statements made before the log's lock, sent with the insert as one
+    message: `checks` ahead of the insert, `writes` after it. When a check
+    fails the transaction fails, and the insert is tried the other way."""
+
+    @property
+    def checks(self) -> Sequence[tuple[str, Params]]: ...
+
+    @property
+    def writes(self) -> Sequence[tuple[str, Params]]: ...
+
+    def committed(self, ids: Sequence[int]) -> None: ...
+
+
 class WithInsert(Protocol):
     """Work done in the transaction that inserts events into the log (on
     PostgreSQL), while it holds the log's lock: what the projection runner
     does to bring read models up to date with a write in the write itself.
 
-    `before_insert` queues statements ahead of the insert (their answers
-    come with the insert's); `after_insert` has the inserted events, as
-    notifications and decoded, queues its writes and returns what to do
-    once the transaction has committed. Whatever it raises, or whatever its writes
-    raise, the events are inserted again without it.
+    `prepare_insert` makes the statements beforehand when it can, to go out
+    with the insert. Otherwise `before_insert` queues statements ahead of
+    the insert (their answers come with the insert's) and `after_insert`,
+    given the inserted events as notifications and decoded, queues its
+    writes and returns what to do once the transaction has committed.
+    Whatever fails in these, the events are inserted again without them.
     """
+
+    def prepare_insert(
+        self,
+        stored: Sequence[StoredEvent],
+        events: Sequence[DomainEventProtocol[UUID]],
+        log_table: sql.Composable,
+    ) -> PreparedWrites | None: ...
 
     def before_insert(self, cursor: Cursor, log_table: sql.Composable) -> None: ...
 
@@ -164,6 +187,9 @@ class EventStore:
             mapper=self.mapper, recorder=recorder
         )
         self.with_insert: WithInsert | None = None
+        # How inserts went on PostgreSQL: "one message" (read models' writes
+        # made beforehand), "two trips" (made under the lock), "alone".
+        self.insert_ways: Counter[str] = Counter()
         self._notify: str | None = None
 
     @property
@@ -217,23 +243,47 @@ class EventStore:
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _postgres_insert(self, stored: Sequence[StoredEvent]) -> list[int]:
         with_insert = self.with_insert
-        if with_insert is not None:
-            try:
-                return self._postgres_insert_once(stored, with_insert)
-            except _WithInsertFailed as failure:
-                # The events were not written either: they go in alone, and
-                # the runner's catch-up meets (and reports) the fault later.
-                log.warning("writing read models with the log failed: %r", failure.__cause__)
-        return self._postgres_insert_once(stored, None)
+        if with_insert is None:
+            return self._alone(stored)
+        # Decoded, and the read models' statements made when they can be,
+        # before the log's lock is taken: every writer waits while one
+        # holds it.
+        events = [self.decode(e) for e in stored]
+        try:
+            prepared = with_insert.prepare_insert(stored, events, self._log_table())
+        except Exception:  # met again, and reported, by the way below
+            prepared = None
+        if prepared is not None:
+            with suppress(_WithInsertFailed):  # a projection behind the head, or held
+                ids = self._postgres_insert_in_one(stored, prepared)
+                self.insert_ways["one message"] += 1
+                return ids
+        try:
+            ids = self._postgres_insert_once(stored, with_insert=with_insert, events=events)
+            self.insert_ways["two trips"] += 1
+            return ids
+        except _WithInsertFailed as failure:
+            # The events were not written either: they go in alone, and
+            # the runner's catch-up meets (and reports) the fault later.
+            log.warning("writing read models with the log failed: %r", failure.__cause__)
+        return self._alone(stored)
+
+    def _alone(self, stored: Sequence[StoredEvent]) -> list[int]:
+        ids = self._postgres_insert_once(stored)
+        self.insert_ways["alone"] += 1
+        return ids
 
     def _postgres_insert_once(
-        self, stored: Sequence[StoredEvent], with_insert: WithInsert | None
+        self,
+        stored: Sequence[StoredEvent],
+        with_insert: WithInsert | None = None,
+        events: Sequence[DomainEventProtocol[UUID]] = (),
     ) -> list[int]:
         """The recorder's insert (its table lock, NOTIFY and statement), sent
         as one pipeline with BEGIN and COMMIT: one round trip where the
         recorder's transaction block takes four, all of them while holding
-        the lock that every writer of the log queues on. With `with_insert`,
-        a second round trip carries its writes and the COMMIT."""
+        the lock that every writer of the log queues on. `with_insert`
+        needs a second one, after the insert, for its writes and the COMMIT."""
         from psycopg import Error, IntegrityError
         from psycopg.pq import TransactionStatus
 
@@ -244,10 +294,7 @@ class EventStore:
             )
             for e in stored
         ]
-        committed: Callable[[], None] | None = None
-        # Decoded before the log's lock is taken: every writer waits while
-        # the work between the insert and its commit is done.
-        events = [self.decode(e) for e in stored] if with_insert is not None else []
+        after_commit: Callable[[], None] | None = None
         with recorder.datastore.get_connection() as conn:
             try:
                 with conn.cursor() as cursor, conn.cursor() as insert, conn.cursor() as other:
@@ -261,10 +308,11 @@ class EventStore:
                         cursor.execute(self._notify_statement())
                         insert.execute(recorder.insert_events_statement, (rows,))
                         if with_insert is not None:
-                            # A conflicting version is raised here, as is.
                             pipeline.sync()
                             ids = _ids(insert)
-                            committed = self._after_insert(with_insert, others, stored, ids, events)
+                            after_commit = self._after_insert(
+                                with_insert, others, stored, ids, events
+                            )
                         cursor.execute(_COMMIT)
                     if with_insert is None:
                         # The pipeline's end waited for every answer: a
@@ -277,16 +325,70 @@ class EventStore:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     with suppress(Error):
                         conn.rollback()
-                # The insert's own conflict (a lost version race, raised
-                # before the read models' writes) is the caller's to handle;
-                # any other database error is tried again without them.
-                race = committed is None and isinstance(error, IntegrityError)
+                # The insert's own conflict (a lost version race) is the
+                # caller's to handle; any other database error with the
+                # read models' statements in the transaction is tried again
+                # without them.
+                race = isinstance(error, IntegrityError) and self._is_log_conflict(error)
                 if with_insert is not None and isinstance(error, Error) and not race:
                     raise _WithInsertFailed() from error
                 raise
-        if committed is not None:
-            committed()
+        if after_commit is not None:
+            after_commit()
         return ids
+
+    def _postgres_insert_in_one(
+        self, stored: Sequence[StoredEvent], prepared: PreparedWrites
+    ) -> list[int]:
+        """The insert and the read models' writes as one message of plain
+        statements, parameters rendered into them beforehand: the server
+        runs it from BEGIN to COMMIT without waiting for this process, so
+        the log's lock is held only while the server works. (Sent one by
+        one, even pipelined, each statement after the lock waited for this
+        process to take Python's lock back from its other threads.)"""
+        from psycopg import ClientCursor, Error, IntegrityError
+        from psycopg.pq import TransactionStatus
+
+        recorder: Any = self.recorder
+        values = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * len(stored))
+        insert = sql.SQL(
+            "INSERT INTO {} (originator_id, originator_version, topic, state)"
+            " VALUES {} RETURNING notification_id"
+        ).format(self._log_table(), values)
+        params = [
+            v for e in stored for v in (e.originator_id, e.originator_version, e.topic, e.state)
+        ]
+        with recorder.datastore.get_connection() as conn:
+            render = ClientCursor(conn).mogrify
+            before = [
+                "BEGIN",
+                *(render(s) for s in recorder.lock_table_statements),
+                *(render(q, p) for q, p in prepared.checks),
+                self._notify_statement(),
+            ]
+            after = [*(render(q, p) for q, p in prepared.writes), "COMMIT"]
+            message = ";\n".join([*before, render(insert, params), *after])
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(message)
+                    for _ in before:
+                        cursor.nextset()
+                    ids = _ids(cursor)
+            except BaseException as error:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    with suppress(Error):
+                        conn.rollback()
+                race = isinstance(error, IntegrityError) and self._is_log_conflict(error)
+                if isinstance(error, Error) and not race:
+                    raise _WithInsertFailed() from error
+                raise
+        prepared.committed(ids)
+        return ids
+
+    def _is_log_conflict(self, error: Any) -> bool:
+        """Whether a unique violation is the log's own: the same version of
+        an aggregate written twice."""
+        return bool(error.diag.table_name == self.recorder.events_table_name)  # type: ignore[attr-defined]
 
     @staticmethod
     def _after_insert(

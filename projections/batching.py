@@ -58,7 +58,7 @@ class BatchingCursor(Cursor):
         if query is self._query:  # the run goes on: only writes are ever queued
             self._rows.append(params)
             return
-        if _is_read(query):
+        if is_read(query):
             self.flush()
             self.inner.execute(query, params)
             return
@@ -181,7 +181,7 @@ _JSON_EXACT = frozenset({str, int, bool, type(None)})
 _JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def _is_read(query: Query) -> bool:
+def is_read(query: Query) -> bool:
     if isinstance(query, str):
         known = _read_statements.get(query)
         if known is None:

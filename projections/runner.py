@@ -20,10 +20,11 @@ from typing import Any
 from eventsourcing.persistence import Notification
 from psycopg import sql
 
-from infra.database import Cursor, Database
+from infra.database import Cursor, Database, Params
 from infra.eventstore import EventStore
 from projections.base import Projection
 from projections.batching import BatchingCursor
+from projections.prepared import IdLookups, LogId, NeedsRead, RecordingCursor
 from projections.readahead import read_ahead
 from projections.statements import UpsertShape
 
@@ -68,6 +69,8 @@ class ProjectionRunner:
         self._marks = threading.Lock()  # for _known and _changed
         # Statements as text, made once: composing one costs more than running it.
         self._positions_at_insert: str | None = None
+        self._lookups: IdLookups | None = None
+        self._prepared_sql: tuple[str, str] | None = None
         self._set_positions_sql: dict[int, str] = {}
 
     def setup(self) -> None:
@@ -351,6 +354,55 @@ class ProjectionRunner:
         self._set_positions(cursor, sorted(current), last)
         return lambda: self._advance(dict.fromkeys(current, last), applied)
 
+    def prepare_insert(
+        self, stored: Sequence[Any], events: Sequence[Any], log_table: sql.Composable
+    ) -> PreparedInsert | None:
+        """Before the log's lock: every projection's statements for these
+        events, to go out with the insert in one round trip; None when a
+        handler reads (then `before_insert` and `after_insert` do it)."""
+        names = sorted(self.projections)
+        recording = RecordingCursor()
+        batches = {n: BatchingCursor(recording) for n in names}
+        appliers = {n: _applier(self.projections[n]) for n in names}
+        last: dict[str, int] = {}
+        try:
+            for index, (record, event) in enumerate(zip(stored, events, strict=True)):
+                log_id = LogId(record.originator_id, record.originator_version)
+                for name in names:
+                    topics = self._topics[name]
+                    if not topics or record.topic in topics:
+                        appliers[name](batches[name], log_id, event)  # type: ignore[arg-type]
+                        last[name] = index
+            for name in names:
+                batches[name].flush()
+        except NeedsRead:
+            return None
+        if self._lookups is None:
+            self._lookups = IdLookups(log_table)
+        lookups = self._lookups
+        statements = [lookups.statement(q, p) for q, p in recording.statements]
+        return PreparedInsert(self, names, statements, last, log_table)
+
+    def _insert_statements(self, log_table: sql.Composable) -> tuple[str, str]:
+        """What a prepared insert adds: the check that every projection is
+        at the head, locked without waiting (else the statement fails, by a
+        division by zero rather than a constant error, which PostgreSQL would
+        raise while planning even when all is well), and the positions'
+        move to the head, which is then the insert's last id."""
+        if self._prepared_sql is None:
+            marks = sql.SQL(", ").join(sql.Placeholder() * len(self.projections))
+            check = sql.SQL(
+                "WITH held AS (SELECT name, position FROM {} WHERE name IN ({})"
+                " FOR UPDATE NOWAIT) SELECT 1 / (CASE WHEN count(*) = %s AND"
+                " bool_and(position = (SELECT COALESCE(MAX(notification_id), 0) FROM {}))"
+                " THEN 1 ELSE 0 END) FROM held"
+            ).format(POSITIONS, marks, log_table)
+            positions = sql.SQL(
+                "UPDATE {} SET position = (SELECT MAX(notification_id) FROM {}) WHERE name IN ({})"
+            ).format(POSITIONS, log_table, marks)
+            self._prepared_sql = (check.as_string(None), positions.as_string(None))
+        return self._prepared_sql
+
     def _notice_others(self, name: str, position: int, topics: frozenset[str]) -> None:
         """When someone else moved `name` past what this process knows, mark it
         changed if what they applied includes any of its events."""
@@ -574,6 +626,42 @@ class ProjectionRunner:
                         )
                     )
         raise KeyError(logical_table)
+
+
+class PreparedInsert:
+    """A write's projection statements, sent with its insert: first a check
+    that every projection stands at the head of the log and that no
+    catch-up holds one (otherwise the whole transaction fails, and the
+    insert is tried the other way), then, after the insert, the statements
+    and the positions, moved to the head, which is now the insert's last id."""
+
+    def __init__(
+        self,
+        runner: ProjectionRunner,
+        names: list[str],
+        statements: Sequence[tuple[str, Params]],
+        last: dict[str, int],
+        log_table: sql.Composable,
+    ) -> None:
+        self.runner = runner
+        self.names = names
+        self.last = last
+        check, positions = runner._insert_statements(log_table)
+        self._checks = [(check, [*names, len(names)])]
+        self._writes = [*statements, (positions, names)]
+
+    @property
+    def checks(self) -> Sequence[tuple[str, Params]]:
+        return self._checks
+
+    @property
+    def writes(self) -> Sequence[tuple[str, Params]]:
+        return self._writes
+
+    def committed(self, ids: Sequence[int]) -> None:
+        self.runner._advance(
+            dict.fromkeys(self.names, max(ids)), {n: ids[i] for n, i in self.last.items()}
+        )
 
 
 def _applier(projection: Projection) -> Callable[[Cursor, int, Any], None]:

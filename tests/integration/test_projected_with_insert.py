@@ -1,7 +1,10 @@
 """On PostgreSQL a write brings the read models up to date in the same
 transaction that inserts its events, where it can: each projection that
-stood at the head of the log and that no catch-up holds. Anything else is
-left to the catch-up, and nothing that goes wrong there fails the write.
+stood at the head of the log and that no catch-up holds. When the handlers
+only write, their statements are made beforehand and go out with the insert
+as one message; when one reads, they are made under the log's lock. Anything
+else is left to the catch-up, and nothing that goes wrong there fails the
+write.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from infra.database import Cursor, Database, open_database
 from infra.eventstore import EventStore, open_recorder
@@ -51,6 +55,21 @@ class Broken(Projection):
         raise RuntimeError("a bug in a projection")
 
 
+class Reading(Projection):
+    """Reads its own table before writing, as an update handler does."""
+
+    name = "reading"
+    tables = (Table("reading_seen", (("k", "TEXT"), ("n", "BIGINT")), ("k",)),)
+
+    def topics(self) -> list[str]:
+        return []
+
+    def apply(self, cursor: Cursor, event: Any) -> None:
+        cursor.execute("SELECT n FROM reading_seen WHERE k = %s", ["count"])
+        row = cursor.fetchone()
+        self.upsert(cursor, "reading_seen", {"k": "count", "n": (row["n"] if row else 0) + 1})
+
+
 @pytest.fixture
 def settings(tmp_path: Path, pg_dsn: str) -> Settings:
     return Settings(data_dir=tmp_path, database_url=pg_dsn)
@@ -85,6 +104,43 @@ def test_a_write_is_projected_by_its_commit(parts: Any) -> None:
     assert [r["notification_id"] for r in runner.rows("once_seen")] == ids
     assert runner.changed_position("once") == max(ids)
     assert runner.changed_position("identity") == 0  # none of its events
+
+
+def test_writes_made_beforehand_go_out_with_the_insert(parts: Any) -> None:
+    store, _, runner = parts
+    awkward = 'it\'s 100% \\ "odd" ünïcode; -- DROP'
+    ids = store.save([Widget(awkward)], META)
+    assert store.insert_ways == {"one message": 1}
+    (row,) = runner.rows("audit_events")
+    assert row["notification_id"] == ids[0] and row["project_id"] == awkward
+    assert runner.position("audit") == max(ids)
+
+
+def test_a_handler_that_reads_has_its_writes_made_under_the_lock(settings: Settings) -> None:
+    store, db, runner = _parts(settings, Reading())
+    try:
+        for _ in range(3):
+            ids = store.save([Widget("p")], META)
+            assert set(_positions(runner).values()) == {max(ids)}
+        assert store.insert_ways == {"two trips": 3}
+        assert runner.rows("reading_seen") == [{"k": "count", "n": 3}]
+    finally:
+        db.close()
+
+
+def test_a_lost_version_race_is_still_the_callers(settings: Settings, parts: Any) -> None:
+    store, _, runner = parts
+    widget = Widget("p")
+    store.save([widget], META)
+    theirs = EventStore(open_recorder(settings)).get(Widget, widget.id)
+    assert theirs is not None
+    widget.touch()
+    theirs.touch()
+    ids = store.save([widget], META)
+    with pytest.raises(IntegrityError):
+        store.save([theirs], META)
+    assert store.max_notification_id() == max(ids)
+    assert set(_positions(runner).values()) == {max(ids)}
 
 
 def test_rows_written_with_the_insert_equal_rebuilt_ones(parts: Any) -> None:
