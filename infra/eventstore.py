@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -284,9 +284,6 @@ class EventStore:
         recorder's transaction block takes four, all of them while holding
         the lock that every writer of the log queues on. `with_insert`
         needs a second one, after the insert, for its writes and the COMMIT."""
-        from psycopg import Error, IntegrityError
-        from psycopg.pq import TransactionStatus
-
         recorder: Any = self.recorder
         rows = [
             recorder.construct_pg_stored_event(
@@ -295,44 +292,32 @@ class EventStore:
             for e in stored
         ]
         after_commit: Callable[[], None] | None = None
-        with recorder.datastore.get_connection() as conn:
-            try:
-                with conn.cursor() as cursor, conn.cursor() as insert, conn.cursor() as other:
-                    with conn.pipeline() as pipeline:
-                        cursor.execute(_BEGIN)
-                        for statement in recorder.lock_table_statements:
-                            cursor.execute(statement, prepare=True)
-                        others = PostgresCursor(other, pipeline)
-                        if with_insert is not None:
-                            with_insert.before_insert(others, self._log_table())
-                        cursor.execute(self._notify_statement())
-                        insert.execute(recorder.insert_events_statement, (rows,))
-                        if with_insert is not None:
-                            pipeline.sync()
-                            ids = _ids(insert)
-                            after_commit = self._after_insert(
-                                with_insert, others, stored, ids, events
-                            )
-                        cursor.execute(_COMMIT)
-                    if with_insert is None:
-                        # The pipeline's end waited for every answer: a
-                        # conflicting version has been raised by now, and
-                        # the ids are here.
-                        ids = _ids(insert)
-            except BaseException as error:
-                # Whatever failed, the connection goes back to the pool
-                # outside any transaction, as the pool hands them out.
-                if conn.info.transaction_status != TransactionStatus.IDLE:
-                    with suppress(Error):
-                        conn.rollback()
-                # The insert's own conflict (a lost version race) is the
-                # caller's to handle; any other database error with the
-                # read models' statements in the transaction is tried again
-                # without them.
-                race = isinstance(error, IntegrityError) and self._is_log_conflict(error)
-                if with_insert is not None and isinstance(error, Error) and not race:
-                    raise _WithInsertFailed() from error
-                raise
+        with (
+            recorder.datastore.get_connection() as conn,
+            self._failing(conn, helped=with_insert is not None),
+            conn.cursor() as cursor,
+            conn.cursor() as insert,
+            conn.cursor() as other,
+        ):
+            with conn.pipeline() as pipeline:
+                cursor.execute(_BEGIN)
+                for statement in recorder.lock_table_statements:
+                    cursor.execute(statement, prepare=True)
+                others = PostgresCursor(other, pipeline)
+                if with_insert is not None:
+                    with_insert.before_insert(others, self._log_table())
+                cursor.execute(self._notify_statement())
+                insert.execute(recorder.insert_events_statement, (rows,))
+                if with_insert is not None:
+                    pipeline.sync()
+                    ids = _ids(insert)
+                    after_commit = self._after_insert(with_insert, others, stored, ids, events)
+                cursor.execute(_COMMIT)
+            if with_insert is None:
+                # The pipeline's end waited for every answer: a
+                # conflicting version has been raised by now, and
+                # the ids are here.
+                ids = _ids(insert)
         if after_commit is not None:
             after_commit()
         return ids
@@ -346,8 +331,7 @@ class EventStore:
         the log's lock is held only while the server works. (Sent one by
         one, even pipelined, each statement after the lock waited for this
         process to take Python's lock back from its other threads.)"""
-        from psycopg import ClientCursor, Error, IntegrityError
-        from psycopg.pq import TransactionStatus
+        from psycopg import ClientCursor
 
         recorder: Any = self.recorder
         values = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * len(stored))
@@ -368,22 +352,34 @@ class EventStore:
             ]
             after = [*(render(q, p) for q, p in prepared.writes), "COMMIT"]
             message = ";\n".join([*before, render(insert, params), *after])
-            try:
-                with conn.cursor() as cursor:
-                    cursor.execute(message)
-                    for _ in before:
-                        cursor.nextset()
-                    ids = _ids(cursor)
-            except BaseException as error:
-                if conn.info.transaction_status != TransactionStatus.IDLE:
-                    with suppress(Error):
-                        conn.rollback()
-                race = isinstance(error, IntegrityError) and self._is_log_conflict(error)
-                if isinstance(error, Error) and not race:
-                    raise _WithInsertFailed() from error
-                raise
+            with self._failing(conn, helped=True), conn.cursor() as cursor:
+                cursor.execute(message)
+                for _ in before:
+                    cursor.nextset()
+                ids = _ids(cursor)
         prepared.committed(ids)
         return ids
+
+    @contextmanager
+    def _failing(self, conn: Any, helped: bool) -> Iterator[None]:
+        """Whatever fails in the block, the connection goes back to the pool
+        outside any transaction, as the pool hands them out. The insert's
+        own conflict (a lost version race) is the caller's to handle; when
+        the read models' statements were `helped` into the transaction, any
+        other database error has the insert tried again without them."""
+        from psycopg import Error, IntegrityError
+        from psycopg.pq import TransactionStatus
+
+        try:
+            yield
+        except BaseException as error:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                with suppress(Error):
+                    conn.rollback()
+            race = isinstance(error, IntegrityError) and self._is_log_conflict(error)
+            if helped and isinstance(error, Error) and not race:
+                raise _WithInsertFailed() from error
+            raise
 
     def _is_log_conflict(self, error: Any) -> bool:
         """Whether a unique violation is the log's own: the same version of
