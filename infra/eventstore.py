@@ -191,6 +191,7 @@ class EventStore:
         # made beforehand), "two trips" (made under the lock), "alone".
         self.insert_ways: Counter[str] = Counter()
         self._notify: str | None = None
+        self._locks: list[str] | None = None
 
     @property
     def inserts_with_others(self) -> bool:
@@ -346,7 +347,7 @@ class EventStore:
             render = ClientCursor(conn).mogrify
             before = [
                 "BEGIN",
-                *(render(s) for s in recorder.lock_table_statements),
+                *self._lock_texts(),
                 *(render(q, p) for q, p in prepared.checks),
                 self._notify_statement(),
             ]
@@ -408,6 +409,13 @@ class EventStore:
             return with_insert.after_insert(cursor, notifications, events)
         except Exception as error:
             raise _WithInsertFailed() from error
+
+    def _lock_texts(self) -> list[str]:
+        """The recorder's lock statements as text (they take no parameters)."""
+        if self._locks is None:
+            statements: list[Any] = self.recorder.lock_table_statements  # type: ignore[attr-defined]
+            self._locks = [s if isinstance(s, str) else s.as_string(None) for s in statements]
+        return self._locks
 
     def _notify_statement(self) -> str:
         if self._notify is None:

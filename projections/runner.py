@@ -20,11 +20,10 @@ from typing import Any
 from eventsourcing.persistence import Notification
 from psycopg import sql
 
-from infra.database import Cursor, Database, Params
+from infra.database import Cursor, Database
 from infra.eventstore import EventStore
 from projections.base import Projection
 from projections.batching import BatchingCursor
-from projections.prepared import IdLookups, LogId, NeedsRead, RecordingCursor
 from projections.readahead import read_ahead
 from projections.statements import UpsertShape
 
@@ -60,17 +59,14 @@ class ProjectionRunner:
         self.projections = {p.name: p for p in projections}
         # What each projection handles, asked once: a projection lists its
         # handlers' topics anew on every call.
-        self._topics = {p.name: frozenset(p.topics()) for p in projections}
+        self.topics = {p.name: frozenset(p.topics()) for p in projections}
         self.batch_size = batch_size
         self.replay_page = max(batch_size, REPLAY_PAGE)
         self._known: dict[str, int] = {}
         self._changed: dict[str, int] = {}
         self._lock = threading.Lock()
         self._marks = threading.Lock()  # for _known and _changed
-        # Statements as text, made once: composing one costs more than running it.
-        self._positions_at_insert: str | None = None
-        self._lookups: IdLookups | None = None
-        self._prepared_sql: tuple[str, str] | None = None
+        # As text, made once: composing one costs more than running it.
         self._set_positions_sql: dict[int, str] = {}
 
     def setup(self) -> None:
@@ -116,7 +112,7 @@ class ProjectionRunner:
                 self._notice_others(name, position, frozenset(topics))
                 head = self.store.max_notification_id()
                 if position >= head:
-                    self._advance({name: position}, {})
+                    self.advance({name: position}, {})
                     return position
                 notifications = self.store.notifications(
                     after=position, limit=self.batch_size, stop=head, topics=topics
@@ -128,7 +124,7 @@ class ProjectionRunner:
                 full = len(notifications) == self.batch_size
                 new_position = notifications[-1].id if full else head
                 self._set_position(cur, name, new_position)
-            self._advance(
+            self.advance(
                 {name: new_position}, {name: notifications[-1].id} if notifications else {}
             )
             if not full and (until is None or new_position >= until):
@@ -189,13 +185,13 @@ class ProjectionRunner:
                 after=min(moved.values()), limit=self.batch_size, topics=self._log_topics()
             )
             self._notice(moved, positions, notifications, len(notifications) < self.batch_size)
-        self._advance(positions, {})
+        self.advance(positions, {})
         return True
 
     def _log_topics(self) -> list[str]:
         """What a batch reads of the log: an empty list (every event) when
         some projection takes everything (the audit index)."""
-        topics = list(self._topics.values())
+        topics = list(self.topics.values())
         if any(not t for t in topics):
             return []
         return sorted({t for ts in topics for t in ts})
@@ -208,7 +204,7 @@ class ProjectionRunner:
         for name, position in positions.items():
             if name not in self._known:
                 if position > 0:
-                    self._advance({}, {name: position})
+                    self.advance({}, {name: position})
             elif position > self._known[name]:
                 moved[name] = self._known[name]
         return moved
@@ -228,14 +224,14 @@ class ProjectionRunner:
         for name, known in moved.items():
             position = positions[name]
             if not to_head and last < position:
-                self._notice_others(name, position, self._topics[name])
+                self._notice_others(name, position, self.topics[name])
                 continue
-            topics = self._topics[name]
+            topics = self.topics[name]
             if any(
                 known < n.id <= position and (not topics or n.topic in topics)
                 for n in notifications
             ):
-                self._advance({}, {name: position})
+                self.advance({}, {name: position})
 
     def _catch_up_batch(self) -> tuple[int, bool]:
         names = sorted(self.projections)  # a fixed order: no lock-order deadlocks
@@ -262,17 +258,15 @@ class ProjectionRunner:
             full = len(notifications) == self.batch_size
             self._notice(moved, positions, notifications, not full)
             if low >= head:
-                self._advance(positions, {})
+                self.advance(positions, {})
                 return head, False
             new_position = notifications[-1].id if full else head
-            applied = self._apply(cur, notifications, positions)
-            self._set_positions(
-                cur, [n for n in names if positions[n] < new_position], new_position
-            )
-        self._advance({n: max(positions[n], new_position) for n in names}, applied)
+            applied = self.apply_events(cur, notifications, positions)
+            self.set_positions(cur, [n for n in names if positions[n] < new_position], new_position)
+        self.advance({n: max(positions[n], new_position) for n in names}, applied)
         return new_position, full
 
-    def _apply(
+    def apply_events(
         self,
         cur: Cursor,
         notifications: Sequence[Notification],
@@ -283,10 +277,10 @@ class ProjectionRunner:
         position that it handles (`decoded`: their events, when the caller
         has them already); the last one each was given."""
         names = sorted(positions)
-        topics = self._topics
+        topics = self.topics
         applied: dict[str, int] = {}
         batches = {n: BatchingCursor(cur) for n in names}
-        appliers = {n: _applier(self.projections[n]) for n in names}
+        appliers = {n: applier(self.projections[n]) for n in names}
         for index, notification in enumerate(notifications):
             wanted = [
                 n
@@ -304,7 +298,7 @@ class ProjectionRunner:
             batches[name].flush()
         return applied
 
-    def _advance(self, known: dict[str, int], changed: dict[str, int]) -> None:
+    def advance(self, known: dict[str, int], changed: dict[str, int]) -> None:
         """Record positions reached and changes made, never backwards: the
         insert of another thread may have gone further meanwhile."""
         with self._marks:
@@ -312,96 +306,6 @@ class ProjectionRunner:
                 self._known[name] = max(self._known.get(name, 0), position)
             for name, position in changed.items():
                 self._changed[name] = max(self._changed.get(name, 0), position)
-
-    # Read models written with the log's insert (PostgreSQL): the writer's
-    # read-your-writes then costs no transaction of its own, and its events
-    # are applied as they are in memory instead of read back from the log.
-
-    def before_insert(self, cursor: Cursor, log_table: sql.Composable) -> None:
-        """Queued after the log's lock is taken: the positions of the
-        projections that no catch-up holds now, and the head of the log."""
-        names = sorted(self.projections)
-        statement = self._positions_at_insert
-        if statement is None:
-            statement = self._positions_at_insert = (
-                sql.SQL(
-                    "SELECT p.name, p.position, h.head FROM {} AS p,"
-                    " (SELECT MAX(notification_id) AS head FROM {}) AS h"
-                    " WHERE p.name IN ({}) ORDER BY p.name FOR UPDATE OF p SKIP LOCKED"
-                )
-                .format(POSITIONS, log_table, sql.SQL(", ").join(sql.Placeholder() * len(names)))
-                .as_string(None)
-            )
-        cursor.execute(statement, names)
-
-    def after_insert(
-        self, cursor: Cursor, notifications: Sequence[Notification], events: Sequence[Any]
-    ) -> Callable[[], None]:
-        """Apply the inserted events to every projection that stood at the
-        head before them. One a catch-up holds, or one behind the head, is
-        left to the catch-up: the inserted events come after the ones it
-        still lacks."""
-        rows = cursor.fetchall()
-        current = {
-            str(r["name"]): int(r["position"])
-            for r in rows
-            if int(r["position"]) == int(r["head"] or 0)
-        }
-        if not current or not notifications:
-            return lambda: None
-        last = notifications[-1].id
-        applied = self._apply(cursor, notifications, current, events)
-        self._set_positions(cursor, sorted(current), last)
-        return lambda: self._advance(dict.fromkeys(current, last), applied)
-
-    def prepare_insert(
-        self, stored: Sequence[Any], events: Sequence[Any], log_table: sql.Composable
-    ) -> PreparedInsert | None:
-        """Before the log's lock: every projection's statements for these
-        events, to go out with the insert in one round trip; None when a
-        handler reads (then `before_insert` and `after_insert` do it)."""
-        names = sorted(self.projections)
-        recording = RecordingCursor()
-        batches = {n: BatchingCursor(recording) for n in names}
-        appliers = {n: _applier(self.projections[n]) for n in names}
-        last: dict[str, int] = {}
-        try:
-            for index, (record, event) in enumerate(zip(stored, events, strict=True)):
-                log_id = LogId(record.originator_id, record.originator_version)
-                for name in names:
-                    topics = self._topics[name]
-                    if not topics or record.topic in topics:
-                        appliers[name](batches[name], log_id, event)  # type: ignore[arg-type]
-                        last[name] = index
-            for name in names:
-                batches[name].flush()
-        except NeedsRead:
-            return None
-        if self._lookups is None:
-            self._lookups = IdLookups(log_table)
-        lookups = self._lookups
-        statements = [lookups.statement(q, p) for q, p in recording.statements]
-        return PreparedInsert(self, names, statements, last, log_table)
-
-    def _insert_statements(self, log_table: sql.Composable) -> tuple[str, str]:
-        """What a prepared insert adds: the check that every projection is
-        at the head, locked without waiting (else the statement fails, by a
-        division by zero rather than a constant error, which PostgreSQL would
-        raise while planning even when all is well), and the positions'
-        move to the head, which is then the insert's last id."""
-        if self._prepared_sql is None:
-            marks = sql.SQL(", ").join(sql.Placeholder() * len(self.projections))
-            check = sql.SQL(
-                "WITH held AS (SELECT name, position FROM {} WHERE name IN ({})"
-                " FOR UPDATE NOWAIT) SELECT 1 / (CASE WHEN count(*) = %s AND"
-                " bool_and(position = (SELECT COALESCE(MAX(notification_id), 0) FROM {}))"
-                " THEN 1 ELSE 0 END) FROM held"
-            ).format(POSITIONS, marks, log_table)
-            positions = sql.SQL(
-                "UPDATE {} SET position = (SELECT MAX(notification_id) FROM {}) WHERE name IN ({})"
-            ).format(POSITIONS, log_table, marks)
-            self._prepared_sql = (check.as_string(None), positions.as_string(None))
-        return self._prepared_sql
 
     def _notice_others(self, name: str, position: int, topics: frozenset[str]) -> None:
         """When someone else moved `name` past what this process knows, mark it
@@ -413,7 +317,7 @@ class ProjectionRunner:
             after=known, limit=1, stop=position, topics=sorted(topics)
         )
         if relevant or name not in self._known:
-            self._advance({}, {name: position})
+            self.advance({}, {name: position})
 
     def wait_for(self, notification_id: int) -> None:
         """Read-your-writes: make sure every projection has seen this event.
@@ -477,7 +381,7 @@ class ProjectionRunner:
                         for statement in table.create_indexes(table.name):
                             cur.execute(statement)
                     self._set_position(cur, name, position)
-                self._advance({name: position}, {})
+                self.advance({name: position}, {})
         return RebuildReport(name, count, position, time.perf_counter() - started)
 
     def _replay(self, fresh: Projection, after: int, head: int, topics: list[str]) -> int:
@@ -595,7 +499,7 @@ class ProjectionRunner:
         # A projection added since setup: its row is made as a lone lock would.
         return {n: found[n] if n in found else self._lock_position(cur, n) for n in names}
 
-    def _set_positions(self, cur: Cursor, names: list[str], position: int) -> None:
+    def set_positions(self, cur: Cursor, names: list[str], position: int) -> None:
         """Move every one of `names` to `position` in one statement."""
         if not names:
             return
@@ -628,43 +532,7 @@ class ProjectionRunner:
         raise KeyError(logical_table)
 
 
-class PreparedInsert:
-    """A write's projection statements, sent with its insert: first a check
-    that every projection stands at the head of the log and that no
-    catch-up holds one (otherwise the whole transaction fails, and the
-    insert is tried the other way), then, after the insert, the statements
-    and the positions, moved to the head, which is now the insert's last id."""
-
-    def __init__(
-        self,
-        runner: ProjectionRunner,
-        names: list[str],
-        statements: Sequence[tuple[str, Params]],
-        last: dict[str, int],
-        log_table: sql.Composable,
-    ) -> None:
-        self.runner = runner
-        self.names = names
-        self.last = last
-        check, positions = runner._insert_statements(log_table)
-        self._checks = [(check, [*names, len(names)])]
-        self._writes = [*statements, (positions, names)]
-
-    @property
-    def checks(self) -> Sequence[tuple[str, Params]]:
-        return self._checks
-
-    @property
-    def writes(self) -> Sequence[tuple[str, Params]]:
-        return self._writes
-
-    def committed(self, ids: Sequence[int]) -> None:
-        self.runner._advance(
-            dict.fromkeys(self.names, max(ids)), {n: ids[i] for n, i in self.last.items()}
-        )
-
-
-def _applier(projection: Projection) -> Callable[[Cursor, int, Any], None]:
+def applier(projection: Projection) -> Callable[[Cursor, int, Any], None]:
     """How the catch-up hands an event to `projection`: with its notification
     id when the projection takes it (`apply_at`), which saves it looking the
     id up in the log."""

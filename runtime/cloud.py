@@ -28,6 +28,7 @@ from infra.settings import Settings
 from infra.tokens import KeyRepository, TokenCodec
 from projections.identity.queries import IdentityQueries
 from projections.runner import ProjectionRunner
+from projections.with_insert import WrittenWithInsert
 from runtime import registry
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def build_cloud(settings: Settings) -> Cloud:
         runner = ProjectionRunner(db, store, registry.projections())
         runner.setup()
     if store.inserts_with_others:
-        store.with_insert = runner  # read models written with each write
+        store.with_insert = WrittenWithInsert(runner)  # read models written with each write
     store.forget_deleted()  # finish any shredding a crash interrupted
     passwords = Argon2Passwords()
     listeners: list[Callable[[int], None]] = []

@@ -25,6 +25,7 @@ from projections.audit.projection import AuditProjection
 from projections.base import Projection, Table
 from projections.identity.projection import IdentityProjection
 from projections.runner import ProjectionRunner
+from projections.with_insert import WrittenWithInsert
 from tests.integration.test_write_path_round_trips import META, Once, Widget, _write
 
 
@@ -81,7 +82,7 @@ def _parts(settings: Settings, *extra: Projection) -> tuple[EventStore, Database
     runner = ProjectionRunner(db, store, [IdentityProjection(), AuditProjection(), Once(), *extra])
     runner.setup()
     runner.catch_up_all()
-    store.with_insert = runner
+    store.with_insert = WrittenWithInsert(runner)
     return store, db, runner
 
 
