@@ -41,6 +41,7 @@ from infra.event_decoder import EventDecoder
 from infra.group_commit import GroupCommitter
 from infra.log_reader import LogReader
 from infra.personal_data import RULES, SHRED_TOPICS, PersonalDataVault
+from infra.server_statements import ServerStatements
 from infra.settings import Settings
 from infra.snapshots import SnapshotStore
 from infra.sqlite_lock import SQLITE_WRITE_LOCK
@@ -53,6 +54,9 @@ META_KEY = "_meta"
 
 _BEGIN = sql.SQL("BEGIN")
 _COMMIT = sql.SQL("COMMIT")
+# Inserts of up to this many events are prepared on the server; a bulk
+# create's is a text of its own that a connection may never meet again.
+PREPARED_INSERT_EVENTS = 16
 
 
 SYSTEM_META: dict[str, Any] = {
@@ -192,6 +196,8 @@ class EventStore:
         self.insert_ways: Counter[str] = Counter()
         self._notify: str | None = None
         self._locks: list[str] | None = None
+        self._insert_texts: dict[int, str] = {}
+        self._server_statements = ServerStatements()
 
     @property
     def inserts_with_others(self) -> bool:
@@ -327,39 +333,58 @@ class EventStore:
         self, stored: Sequence[StoredEvent], prepared: PreparedWrites
     ) -> list[int]:
         """The insert and the read models' writes as one message of plain
-        statements, parameters rendered into them beforehand: the server
-        runs it from BEGIN to COMMIT without waiting for this process, so
-        the log's lock is held only while the server works. (Sent one by
-        one, even pipelined, each statement after the lock waited for this
-        process to take Python's lock back from its other threads.)"""
-        from psycopg import ClientCursor
-
+        statements: the server runs it from BEGIN to COMMIT without waiting
+        for this process, so the log's lock is held only while the server
+        works. (Sent one by one, even pipelined, each statement after the
+        lock waited for this process to take Python's lock back from its
+        other threads.) Statements with parameters go as `EXECUTE` of a
+        statement prepared on the connection (`infra.server_statements`)."""
         recorder: Any = self.recorder
-        values = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * len(stored))
-        insert = sql.SQL(
-            "INSERT INTO {} (originator_id, originator_version, topic, state)"
-            " VALUES {} RETURNING notification_id"
-        ).format(self._log_table(), values)
         params = [
             v for e in stored for v in (e.originator_id, e.originator_version, e.topic, e.state)
         ]
         with recorder.datastore.get_connection() as conn:
-            render = ClientCursor(conn).mogrify
+            call = self._server_statements.caller(conn)
             before = [
                 "BEGIN",
+                # Planned once per connection: the plans PostgreSQL would
+                # otherwise make per call, for statements that touch one row
+                # each, cost more than running them.
+                "SET LOCAL plan_cache_mode TO force_generic_plan",
                 *self._lock_texts(),
-                *(render(q, p) for q, p in prepared.checks),
+                *(call(q, p) for q, p in prepared.checks),
                 self._notify_statement(),
             ]
-            after = [*(render(q, p) for q, p in prepared.writes), "COMMIT"]
-            message = ";\n".join([*before, render(insert, params), *after])
-            with self._failing(conn, helped=True), conn.cursor() as cursor:
-                cursor.execute(message)
-                for _ in before:
-                    cursor.nextset()
-                ids = _ids(cursor)
+            few = len(stored) <= PREPARED_INSERT_EVENTS
+            insert = call(self._insert_text(len(stored)), params, prepare=few)
+            after = [*(call(q, p) for q, p in prepared.writes), "COMMIT"]
+            message = ";\n".join([*before, insert, *after])
+            try:
+                with self._failing(conn, helped=True), conn.cursor() as cursor:
+                    cursor.execute(message)
+                    for _ in before:
+                        cursor.nextset()
+                    ids = _ids(cursor)
+            except _WithInsertFailed as failure:
+                self._server_statements.failed(conn, failure.__cause__)
+                raise
         prepared.committed(ids)
         return ids
+
+    def _insert_text(self, count: int) -> str:
+        """The insert of `count` events into the log, as text."""
+        text = self._insert_texts.get(count)
+        if text is None:
+            values = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * count)
+            text = self._insert_texts[count] = (
+                sql.SQL(
+                    "INSERT INTO {} (originator_id, originator_version, topic, state)"
+                    " VALUES {} RETURNING notification_id"
+                )
+                .format(self._log_table(), values)
+                .as_string(None)
+            )
+        return text
 
     @contextmanager
     def _failing(self, conn: Any, helped: bool) -> Iterator[None]:
