@@ -101,7 +101,8 @@ class CommandBus:
         func = HANDLERS.get(type(command))
         if func is None:
             raise LookupError(f"No handler for {type(command).__name__}")
-        fingerprint = _fingerprint(command)
+        # Only a request with an idempotency key is compared with an earlier one.
+        fingerprint = _fingerprint(command) if ctx.idempotency_key else ""
         if ctx.idempotency_key:
             earlier = self._earlier_outcome(command, ctx, fingerprint)
             if earlier is not None:
