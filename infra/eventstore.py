@@ -10,11 +10,9 @@ key in their `__dict__`, where `event_meta()` finds it.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from typing import Any, Protocol, TypeVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, DomainEventProtocol
@@ -22,41 +20,30 @@ from eventsourcing.persistence import (
     ApplicationRecorder,
     DatetimeAsISO,
     DecimalAsStr,
-    InterfaceError,
     JSONTranscoder,
     Mapper,
     Notification,
-    OperationalError,
     StoredEvent,
     UUIDAsHex,
 )
 from eventsourcing.persistence import (
     EventStore as LibraryEventStore,
 )
-from eventsourcing.utils import get_topic, retry
+from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from infra.database import Cursor, Params, PostgresCursor
 from infra.event_decoder import EventDecoder
 from infra.group_commit import GroupCommitter
 from infra.log_reader import LogReader
 from infra.personal_data import RULES, SHRED_TOPICS, PersonalDataVault
-from infra.server_statements import ServerStatements
+from infra.postgres_log_insert import PostgresLogInsert, WithInsert
 from infra.settings import Settings
 from infra.snapshots import SnapshotStore
 from infra.sqlite_lock import SQLITE_WRITE_LOCK
 
 A = TypeVar("A", bound=Aggregate)
 
-log = logging.getLogger(__name__)
-
 META_KEY = "_meta"
-
-_BEGIN = sql.SQL("BEGIN")
-_COMMIT = sql.SQL("COMMIT")
-# Inserts of up to this many events are prepared on the server; a bulk
-# create's is a text of its own that a connection may never meet again.
-PREPARED_INSERT_EVENTS = 16
 
 
 SYSTEM_META: dict[str, Any] = {
@@ -118,50 +105,6 @@ class MetadataMapper(Mapper[UUID]):
         )
 
 
-class PreparedWrites(Protocol):
-    """Statements made before the log's lock, sent with the insert as one
-    message: `checks` ahead of the insert, `writes` after it. When a check
-    fails the transaction fails, and the insert is tried the other way."""
-
-    @property
-    def checks(self) -> Sequence[tuple[str, Params]]: ...
-
-    @property
-    def writes(self) -> Sequence[tuple[str, Params]]: ...
-
-    def committed(self, ids: Sequence[int]) -> None: ...
-
-
-class WithInsert(Protocol):
-    """Work done in the transaction that inserts events into the log (on
-    PostgreSQL), while it holds the log's lock: what the projection runner
-    does to bring read models up to date with a write in the write itself.
-
-    `prepare_insert` makes the statements beforehand when it can, to go out
-    with the insert. Otherwise `before_insert` queues statements ahead of
-    the insert (their answers come with the insert's) and `after_insert`,
-    given the inserted events as notifications and decoded, queues its
-    writes and returns what to do once the transaction has committed.
-    Whatever fails in these, the events are inserted again without them.
-    """
-
-    def prepare_insert(
-        self,
-        stored: Sequence[StoredEvent],
-        events: Sequence[DomainEventProtocol[UUID]],
-        log_table: sql.Composable,
-    ) -> PreparedWrites | None: ...
-
-    def before_insert(self, cursor: Cursor, log_table: sql.Composable) -> None: ...
-
-    def after_insert(
-        self,
-        cursor: Cursor,
-        notifications: Sequence[Notification],
-        events: Sequence[DomainEventProtocol[UUID]],
-    ) -> Callable[[], None]: ...
-
-
 class EventStore:
     """Save aggregates atomically with metadata; load them; read the log."""
 
@@ -190,14 +133,26 @@ class EventStore:
         self._library_store: LibraryEventStore[UUID] = LibraryEventStore(
             mapper=self.mapper, recorder=recorder
         )
-        self.with_insert: WithInsert | None = None
-        # How inserts went on PostgreSQL: "one message" (read models' writes
-        # made beforehand), "two trips" (made under the lock), "alone".
-        self.insert_ways: Counter[str] = Counter()
-        self._notify: str | None = None
-        self._locks: list[str] | None = None
-        self._insert_texts: dict[int, str] = {}
-        self._server_statements = ServerStatements()
+        self._postgres = (
+            None if self._serialise_writes else PostgresLogInsert(recorder, self.decode)
+        )
+
+    @property
+    def with_insert(self) -> WithInsert | None:
+        """What each insert into the PostgreSQL log does besides (see
+        `infra.postgres_log_insert`)."""
+        return self._postgres.with_insert if self._postgres is not None else None
+
+    @with_insert.setter
+    def with_insert(self, value: WithInsert | None) -> None:
+        if self._postgres is None:
+            raise ValueError("read models are written with the insert on PostgreSQL only")
+        self._postgres.with_insert = value
+
+    @property
+    def insert_ways(self) -> Counter[str]:
+        """How inserts went on PostgreSQL: "one message", "two trips", "alone"."""
+        return self._postgres.insert_ways if self._postgres is not None else Counter()
 
     @property
     def inserts_with_others(self) -> bool:
@@ -241,216 +196,11 @@ class EventStore:
             position = batch[-1].id
 
     def _insert(self, stored: Sequence[StoredEvent]) -> Sequence[int] | None:
-        if self._serialise_writes:
+        if self._postgres is None:
             with SQLITE_WRITE_LOCK.held(self.recorder.datastore.pool.db_name):  # type: ignore[attr-defined]
                 return self.recorder.insert_events(stored)
-        ids: list[int] = self._postgres_insert(stored)
+        ids: list[int] = self._postgres.insert(stored)
         return ids
-
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _postgres_insert(self, stored: Sequence[StoredEvent]) -> list[int]:
-        with_insert = self.with_insert
-        if with_insert is None:
-            return self._alone(stored)
-        # Decoded, and the read models' statements made when they can be,
-        # before the log's lock is taken: every writer waits while one
-        # holds it.
-        events = [self.decode(e) for e in stored]
-        try:
-            prepared = with_insert.prepare_insert(stored, events, self._log_table())
-        except Exception:  # met again, and reported, by the way below
-            prepared = None
-        if prepared is not None:
-            with suppress(_WithInsertFailed):  # a projection behind the head, or held
-                ids = self._postgres_insert_in_one(stored, prepared)
-                self.insert_ways["one message"] += 1
-                return ids
-        try:
-            ids = self._postgres_insert_once(stored, with_insert=with_insert, events=events)
-            self.insert_ways["two trips"] += 1
-            return ids
-        except _WithInsertFailed as failure:
-            # The events were not written either: they go in alone, and
-            # the runner's catch-up meets (and reports) the fault later.
-            log.warning("writing read models with the log failed: %r", failure.__cause__)
-        return self._alone(stored)
-
-    def _alone(self, stored: Sequence[StoredEvent]) -> list[int]:
-        ids = self._postgres_insert_once(stored)
-        self.insert_ways["alone"] += 1
-        return ids
-
-    def _postgres_insert_once(
-        self,
-        stored: Sequence[StoredEvent],
-        with_insert: WithInsert | None = None,
-        events: Sequence[DomainEventProtocol[UUID]] = (),
-    ) -> list[int]:
-        """The recorder's insert (its table lock, NOTIFY and statement), sent
-        as one pipeline with BEGIN and COMMIT: one round trip where the
-        recorder's transaction block takes four, all of them while holding
-        the lock that every writer of the log queues on. `with_insert`
-        needs a second one, after the insert, for its writes and the COMMIT."""
-        recorder: Any = self.recorder
-        rows = [
-            recorder.construct_pg_stored_event(
-                e.originator_id, e.originator_version, e.topic, e.state
-            )
-            for e in stored
-        ]
-        after_commit: Callable[[], None] | None = None
-        with (
-            recorder.datastore.get_connection() as conn,
-            self._failing(conn, helped=with_insert is not None),
-            conn.cursor() as cursor,
-            conn.cursor() as insert,
-            conn.cursor() as other,
-        ):
-            with conn.pipeline() as pipeline:
-                cursor.execute(_BEGIN)
-                for statement in recorder.lock_table_statements:
-                    cursor.execute(statement, prepare=True)
-                others = PostgresCursor(other, pipeline)
-                if with_insert is not None:
-                    with_insert.before_insert(others, self._log_table())
-                cursor.execute(self._notify_statement())
-                insert.execute(recorder.insert_events_statement, (rows,))
-                if with_insert is not None:
-                    pipeline.sync()
-                    ids = _ids(insert)
-                    after_commit = self._after_insert(with_insert, others, stored, ids, events)
-                cursor.execute(_COMMIT)
-            if with_insert is None:
-                # The pipeline's end waited for every answer: a
-                # conflicting version has been raised by now, and
-                # the ids are here.
-                ids = _ids(insert)
-        if after_commit is not None:
-            after_commit()
-        return ids
-
-    def _postgres_insert_in_one(
-        self, stored: Sequence[StoredEvent], prepared: PreparedWrites
-    ) -> list[int]:
-        """The insert and the read models' writes as one message of plain
-        statements: the server runs it from BEGIN to COMMIT without waiting
-        for this process, so the log's lock is held only while the server
-        works. (Sent one by one, even pipelined, each statement after the
-        lock waited for this process to take Python's lock back from its
-        other threads.) Statements with parameters go as `EXECUTE` of a
-        statement prepared on the connection (`infra.server_statements`)."""
-        recorder: Any = self.recorder
-        params = [
-            v for e in stored for v in (e.originator_id, e.originator_version, e.topic, e.state)
-        ]
-        with recorder.datastore.get_connection() as conn:
-            call = self._server_statements.caller(conn)
-            before = [
-                "BEGIN",
-                # Planned once per connection: the plans PostgreSQL would
-                # otherwise make per call, for statements that touch one row
-                # each, cost more than running them.
-                "SET LOCAL plan_cache_mode TO force_generic_plan",
-                *self._lock_texts(),
-                *(call(q, p) for q, p in prepared.checks),
-                self._notify_statement(),
-            ]
-            few = len(stored) <= PREPARED_INSERT_EVENTS
-            insert = call(self._insert_text(len(stored)), params, prepare=few)
-            after = [*(call(q, p) for q, p in prepared.writes), "COMMIT"]
-            message = ";\n".join([*before, insert, *after])
-            try:
-                with self._failing(conn, helped=True), conn.cursor() as cursor:
-                    cursor.execute(message)
-                    for _ in before:
-                        cursor.nextset()
-                    ids = _ids(cursor)
-            except _WithInsertFailed as failure:
-                self._server_statements.failed(conn, failure.__cause__)
-                raise
-        prepared.committed(ids)
-        return ids
-
-    def _insert_text(self, count: int) -> str:
-        """The insert of `count` events into the log, as text."""
-        text = self._insert_texts.get(count)
-        if text is None:
-            values = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * count)
-            text = self._insert_texts[count] = (
-                sql.SQL(
-                    "INSERT INTO {} (originator_id, originator_version, topic, state)"
-                    " VALUES {} RETURNING notification_id"
-                )
-                .format(self._log_table(), values)
-                .as_string(None)
-            )
-        return text
-
-    @contextmanager
-    def _failing(self, conn: Any, helped: bool) -> Iterator[None]:
-        """Whatever fails in the block, the connection goes back to the pool
-        outside any transaction, as the pool hands them out. The insert's
-        own conflict (a lost version race) is the caller's to handle; when
-        the read models' statements were `helped` into the transaction, any
-        other database error has the insert tried again without them."""
-        from psycopg import Error, IntegrityError
-        from psycopg.pq import TransactionStatus
-
-        try:
-            yield
-        except BaseException as error:
-            if conn.info.transaction_status != TransactionStatus.IDLE:
-                with suppress(Error):
-                    conn.rollback()
-            race = isinstance(error, IntegrityError) and self._is_log_conflict(error)
-            if helped and isinstance(error, Error) and not race:
-                raise _WithInsertFailed() from error
-            raise
-
-    def _is_log_conflict(self, error: Any) -> bool:
-        """Whether a unique violation is the log's own: the same version of
-        an aggregate written twice."""
-        return bool(error.diag.table_name == self.recorder.events_table_name)  # type: ignore[attr-defined]
-
-    @staticmethod
-    def _after_insert(
-        with_insert: WithInsert,
-        cursor: Cursor,
-        stored: Sequence[StoredEvent],
-        ids: list[int],
-        events: Sequence[DomainEventProtocol[UUID]],
-    ) -> Callable[[], None]:
-        notifications = [
-            Notification(
-                id=notification_id,
-                originator_id=e.originator_id,
-                originator_version=e.originator_version,
-                topic=e.topic,
-                state=e.state,
-            )
-            for notification_id, e in zip(ids, stored, strict=True)
-        ]
-        try:
-            return with_insert.after_insert(cursor, notifications, events)
-        except Exception as error:
-            raise _WithInsertFailed() from error
-
-    def _lock_texts(self) -> list[str]:
-        """The recorder's lock statements as text (they take no parameters)."""
-        if self._locks is None:
-            statements: list[Any] = self.recorder.lock_table_statements  # type: ignore[attr-defined]
-            self._locks = [s if isinstance(s, str) else s.as_string(None) for s in statements]
-        return self._locks
-
-    def _notify_statement(self) -> str:
-        if self._notify is None:
-            channel = sql.Identifier(self.recorder.channel_name)  # type: ignore[attr-defined]
-            self._notify = sql.SQL("NOTIFY {}").format(channel).as_string(None)
-        return self._notify
-
-    def _log_table(self) -> sql.Composable:
-        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
-        return sql.Identifier(datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         aggregate: Aggregate | None = self.snapshots.latest(aggregate_id)
@@ -504,7 +254,7 @@ class EventStore:
         self, after: int, limit: int, topics: list[str]
     ) -> tuple[list[Notification], int]:
         datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
-        table = self._log_table()
+        table = sql.Identifier(datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
         params: list[Any] = [after, *([topics] if topics else []), limit]
         statement = sql.SQL(
             "SELECT h.head, e.* FROM (SELECT MAX(notification_id) AS head FROM {table}) AS h"
@@ -544,15 +294,6 @@ class EventStore:
             yield [
                 (n, decode(topic, oid, version, state)) for n, topic, oid, version, state in rows
             ]
-
-
-class _WithInsertFailed(Exception):
-    """What `with_insert` or its writes raised, so that the insert is tried
-    again without it (the events were rolled back with its writes)."""
-
-
-def _ids(insert: Any) -> list[int]:
-    return [int(row["notification_id"]) for row in insert.fetchall()]
 
 
 def open_recorder(settings: Settings) -> ApplicationRecorder:

@@ -104,40 +104,41 @@ class WrittenWithInsert:
     def _compose(self, log_table: sql.Composable) -> None:
         if self._log_table == log_table:
             return
-        marks = sql.SQL(", ").join(sql.Placeholder() * len(self.names))
-        self._positions = (
-            sql.SQL(
-                "SELECT p.name, p.position, h.head FROM {} AS p,"
-                " (SELECT MAX(notification_id) AS head FROM {}) AS h"
-                " WHERE p.name IN ({}) ORDER BY p.name FOR UPDATE OF p SKIP LOCKED"
-            )
-            .format(POSITIONS, log_table, marks)
-            .as_string(None)
+        parts = {
+            "positions": POSITIONS,
+            "log": log_table,
+            "names": sql.SQL(", ").join(sql.Placeholder() * len(self.names)),
+        }
+        self._positions = _text(
+            "SELECT p.name, p.position, h.head FROM {positions} AS p,"
+            " (SELECT MAX(notification_id) AS head FROM {log}) AS h"
+            " WHERE p.name IN ({names}) ORDER BY p.name FOR UPDATE OF p SKIP LOCKED",
+            parts,
         )
         # Every projection at the head, locked without waiting; else the
         # statement fails, by a division by zero rather than a constant
         # error, which PostgreSQL would raise while planning even when all
         # is well.
-        self._check = (
-            sql.SQL(
-                "WITH held AS (SELECT name, position FROM {} WHERE name IN ({})"
-                " FOR UPDATE NOWAIT) SELECT 1 / (CASE WHEN count(*) = %s AND"
-                " bool_and(position = (SELECT COALESCE(MAX(notification_id), 0) FROM {}))"
-                " THEN 1 ELSE 0 END) FROM held"
-            )
-            .format(POSITIONS, marks, log_table)
-            .as_string(None)
+        self._check = _text(
+            "WITH held AS (SELECT name, position FROM {positions} WHERE name IN ({names})"
+            " FOR UPDATE NOWAIT) SELECT 1 / (CASE WHEN count(*) = %s AND"
+            " bool_and(position = (SELECT COALESCE(MAX(notification_id), 0) FROM {log}))"
+            " THEN 1 ELSE 0 END) FROM held",
+            parts,
         )
         # After the insert the head is its last id.
-        self._move = (
-            sql.SQL(
-                "UPDATE {} SET position = (SELECT MAX(notification_id) FROM {}) WHERE name IN ({})"
-            )
-            .format(POSITIONS, log_table, marks)
-            .as_string(None)
+        self._move = _text(
+            "UPDATE {positions} SET position = (SELECT MAX(notification_id) FROM {log})"
+            " WHERE name IN ({names})",
+            parts,
         )
         self._lookups = IdLookups(log_table)
         self._log_table = log_table
+
+
+def _text(template: str, parts: dict[str, sql.Composable]) -> str:
+    """A statement composed once, as text (composing costs more than running it)."""
+    return sql.SQL(template).format(**parts).as_string(None)
 
 
 class PreparedInsert:
