@@ -123,7 +123,7 @@ class CommandBus:
                     )
                 )
             try:
-                ids = self.store.save(aggregates, ctx.meta())
+                ids = self.store.save(aggregates, ctx.meta(), uow.reads())
             except RecordConflictError:
                 if ctx.idempotency_key:
                     earlier = self._earlier_outcome(command, ctx, fingerprint)

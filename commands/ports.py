@@ -16,7 +16,15 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class AggregateStore(Protocol):
-    def save(self, aggregates: Iterable[Aggregate], meta: Mapping[str, Any]) -> list[int]: ...
+    def save(
+        self,
+        aggregates: Iterable[Aggregate],
+        meta: Mapping[str, Any],
+        reads: Mapping[UUID, int] | None = None,
+    ) -> list[int]:
+        """Save every pending event, or none when another writer got to one
+        of the aggregates first or moved one of `reads` (id: version read)
+        past its version (RecordConflictError)."""
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None: ...
 

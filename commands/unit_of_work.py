@@ -17,6 +17,7 @@ class UnitOfWork:
     def __init__(self, store: AggregateStore) -> None:
         self._store = store
         self._seen: dict[UUID, Aggregate] = {}
+        self._loaded: dict[UUID, int] = {}  # the version each was loaded at
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate, or None if it never existed or is deleted."""
@@ -33,6 +34,7 @@ class UnitOfWork:
         aggregate = self._store.get(cls, aggregate_id)
         if aggregate is not None:
             self._seen[aggregate_id] = aggregate
+            self._loaded[aggregate_id] = aggregate.version
         return aggregate
 
     def require(self, cls: type[A], aggregate_id: UUID | None, kind: str) -> A:
@@ -54,3 +56,8 @@ class UnitOfWork:
 
     def changed(self) -> list[Aggregate]:
         return [a for a in self._seen.values() if a.pending_events]
+
+    def reads(self) -> dict[UUID, int]:
+        """The aggregates loaded and left unchanged, at the version they were
+        loaded: what must not have moved when the changes commit."""
+        return {i: v for i, v in self._loaded.items() if not self._seen[i].pending_events}

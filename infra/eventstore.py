@@ -160,18 +160,26 @@ class EventStore:
         goes through the library's recorder, on a connection of its own."""
         return not self._serialise_writes
 
-    def save(self, aggregates: Iterable[Aggregate], meta: Mapping[str, Any]) -> list[int]:
+    def save(
+        self,
+        aggregates: Iterable[Aggregate],
+        meta: Mapping[str, Any],
+        reads: Mapping[UUID, int] | None = None,
+    ) -> list[int]:
         """Record every pending event of every aggregate in one transaction.
 
         Returns the notification ids; raises the library's IntegrityError
-        when another writer got to one of the aggregates first.
+        when another writer got to one of the aggregates first, and
+        `StaleRead` (PostgreSQL) when one of `reads` (aggregate id: the
+        version read) has moved on. On SQLite `reads` are not checked:
+        its loads are never served from kept copies (`infra.aggregate_cache`).
         """
         saved = [(agg, agg.collect_events()) for agg in aggregates]
         pending = [event for _, events in saved for event in events]
         if not pending:
             return []
         stored = [self.mapper.to_stored_event_with_meta(e, meta) for e in pending]
-        ids = self.committer.insert(stored)
+        ids = self.committer.insert(stored, reads or {})
         # Forgetting a person follows the commit that deleted them; a crash in
         # between is caught by `forget_deleted` on the next start.
         for event in stored:
@@ -195,11 +203,13 @@ class EventStore:
                     count += 1
             position = batch[-1].id
 
-    def _insert(self, stored: Sequence[StoredEvent]) -> Sequence[int] | None:
+    def _insert(
+        self, stored: Sequence[StoredEvent], reads: Mapping[UUID, int]
+    ) -> Sequence[int] | None:
         if self._postgres is None:
             with SQLITE_WRITE_LOCK.held(self.recorder.datastore.pool.db_name):  # type: ignore[attr-defined]
                 return self.recorder.insert_events(stored)
-        ids: list[int] = self._postgres.insert(stored)
+        ids: list[int] = self._postgres.insert(stored, reads)
         return ids
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:

@@ -16,17 +16,21 @@ tried again on its own, so only the save that really conflicts sees the error.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-Insert = Callable[[Sequence[StoredEvent]], Sequence[int] | None]
+# The events, and the versions of what the saves read (which must not have
+# moved on when the events commit).
+Insert = Callable[[Sequence[StoredEvent], Mapping[UUID, int]], Sequence[int] | None]
 
 
 @dataclass
 class _Save:
     events: Sequence[StoredEvent]
+    reads: Mapping[UUID, int] = field(default_factory=dict)
     done: bool = False
     ids: list[int] = field(default_factory=list)
     error: BaseException | None = None
@@ -53,8 +57,10 @@ class GroupCommitter:
         self._writing = False
         self.stats = GroupStats()
 
-    def insert(self, events: Sequence[StoredEvent]) -> list[int]:
-        save = _Save(events)
+    def insert(
+        self, events: Sequence[StoredEvent], reads: Mapping[UUID, int] | None = None
+    ) -> list[int]:
+        save = _Save(events, reads or {})
         with self._cond:
             self._queue.append(save)
             while self._writing and not save.done:
@@ -87,7 +93,7 @@ class GroupCommitter:
         self.stats.transactions += 1
         self.stats.saves += len(batch)
         try:
-            ids = list(self._insert([e for s in batch for e in s.events]) or [])
+            ids = list(self._insert([e for s in batch for e in s.events], _reads(batch)) or [])
         except Exception as error:
             if len(batch) == 1:
                 self._finish(batch[0], [], error)
@@ -104,7 +110,7 @@ class GroupCommitter:
     def _write_alone(self, save: _Save) -> None:
         self.stats.transactions += 1
         try:
-            ids = list(self._insert(save.events) or [])
+            ids = list(self._insert(save.events, save.reads) or [])
         except Exception as error:
             self._finish(save, [], error)
         else:
@@ -114,3 +120,14 @@ class GroupCommitter:
         with self._cond:
             save.ids, save.error, save.done = ids, error, True
             self._cond.notify_all()
+
+
+def _reads(batch: list[_Save]) -> dict[UUID, int]:
+    """What the batch read: where two saves read one aggregate at different
+    versions, the older (if it is stale the batch fails, and each save is
+    tried alone)."""
+    reads: dict[UUID, int] = {}
+    for save in batch:
+        for aggregate_id, version in save.reads.items():
+            reads[aggregate_id] = min(version, reads.get(aggregate_id, version))
+    return reads

@@ -11,8 +11,9 @@ writes made beforehand, two trips with them made under the lock, or alone.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 from uuid import UUID
@@ -23,6 +24,7 @@ from eventsourcing.persistence import (
     InterfaceError,
     Notification,
     OperationalError,
+    RecordConflictError,
     StoredEvent,
 )
 from eventsourcing.utils import retry
@@ -38,6 +40,8 @@ _COMMIT = sql.SQL("COMMIT")
 # Inserts of up to this many events are prepared on the server; a bulk
 # create's is a text of its own that a connection may never meet again.
 PREPARED_INSERT_EVENTS = 16
+# What the check of a write's reads fails with, in its error's text.
+_STALE_MARK = "stale read of "
 
 
 class PreparedWrites(Protocol):
@@ -101,14 +105,20 @@ class PostgresLogInsert:
         self.insert_ways: Counter[str] = Counter()
         self._notify: str | None = None
         self._locks: list[str] | None = None
+        self._reads_check: str | None = None
         self._insert_texts: dict[int, str] = {}
         self._server_statements = ServerStatements()
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert(self, stored: Sequence[StoredEvent]) -> list[int]:
+    def insert(
+        self, stored: Sequence[StoredEvent], reads: Mapping[UUID, int] | None = None
+    ) -> list[int]:
+        """Insert `stored`, if none of `reads` (aggregate id: the version a
+        command read) has moved on: else `StaleRead`, and nothing written."""
+        check = self._check_reads(reads) if reads else None
         with_insert = self.with_insert
         if with_insert is None:
-            return self._alone(stored)
+            return self._alone(stored, check)
         # Decoded, and the read models' statements made when they can be,
         # before the log's lock is taken: every writer waits while one
         # holds it.
@@ -119,27 +129,52 @@ class PostgresLogInsert:
             prepared = None
         if prepared is not None:
             with suppress(_WithInsertFailed):  # a projection behind the head, or held
-                ids = self._insert_in_one(stored, prepared)
+                ids = self._insert_in_one(stored, prepared, check)
                 self.insert_ways["one message"] += 1
                 return ids
         try:
-            ids = self._insert_once(stored, with_insert=with_insert, events=events)
+            ids = self._insert_once(stored, check, with_insert=with_insert, events=events)
             self.insert_ways["two trips"] += 1
             return ids
         except _WithInsertFailed as failure:
             # The events were not written either: they go in alone, and
             # the runner's catch-up meets (and reports) the fault later.
             log.warning("writing read models with the log failed: %r", failure.__cause__)
-        return self._alone(stored)
+        return self._alone(stored, check)
 
-    def _alone(self, stored: Sequence[StoredEvent]) -> list[int]:
-        ids = self._insert_once(stored)
+    def _alone(self, stored: Sequence[StoredEvent], check: _Statement | None) -> list[int]:
+        ids = self._insert_once(stored, check)
         self.insert_ways["alone"] += 1
         return ids
+
+    def _check_reads(self, reads: Mapping[UUID, int]) -> _Statement:
+        """A statement that fails, under the log's lock, if an aggregate
+        has an event past the version read: by a cast of text naming it,
+        which is evaluated only for such a row (a constant error would be
+        raised while planning), and which `_failing` tells apart."""
+        if self._reads_check is None:
+            self._reads_check = (
+                sql.SQL(
+                    # LATERAL with LIMIT: one probe of the primary key per
+                    # aggregate (a join may be planned as a scan of the log).
+                    "SELECT ({mark} || r.id::text)::int"
+                    " FROM unnest(%s::uuid[], %s::bigint[]) AS r(id, version),"
+                    " LATERAL (SELECT FROM {log} AS e WHERE e.originator_id = r.id"
+                    " AND e.originator_version > r.version LIMIT 1) AS moved"
+                )
+                .format(mark=sql.Literal(_STALE_MARK), log=self.log_table())
+                .as_string(None)
+            )
+        # As array literals of their own making: uuids and integers need no
+        # quoting, and the client's list adapter costs more than the check.
+        ids = "{" + ",".join(str(i) for i in reads) + "}"
+        versions = "{" + ",".join(str(v) for v in reads.values()) + "}"
+        return self._reads_check, [ids, versions]
 
     def _insert_once(
         self,
         stored: Sequence[StoredEvent],
+        check: _Statement | None,
         with_insert: WithInsert | None = None,
         events: Sequence[DomainEventProtocol[UUID]] = (),
     ) -> list[int]:
@@ -167,6 +202,8 @@ class PostgresLogInsert:
                 cursor.execute(_BEGIN)
                 for statement in recorder.lock_table_statements:
                     cursor.execute(statement, prepare=True)
+                if check is not None:
+                    cursor.execute(check[0], check[1], prepare=True)
                 others = PostgresCursor(other, pipeline)
                 if with_insert is not None:
                     with_insert.before_insert(others, self.log_table())
@@ -186,7 +223,9 @@ class PostgresLogInsert:
             after_commit()
         return ids
 
-    def _insert_in_one(self, stored: Sequence[StoredEvent], prepared: PreparedWrites) -> list[int]:
+    def _insert_in_one(
+        self, stored: Sequence[StoredEvent], prepared: PreparedWrites, check: _Statement | None
+    ) -> list[int]:
         """The insert and the read models' writes as one message of plain
         statements: the server runs it from BEGIN to COMMIT without waiting
         for this process, so the log's lock is held only while the server
@@ -207,6 +246,7 @@ class PostgresLogInsert:
                 # each, cost more than running them.
                 "SET LOCAL plan_cache_mode TO force_generic_plan",
                 *self._lock_texts(),
+                *([call(*check)] if check is not None else []),
                 *(call(q, p) for q, p in prepared.checks),
                 self._notify_statement(),
             ]
@@ -257,6 +297,8 @@ class PostgresLogInsert:
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 with suppress(Error):
                     conn.rollback()
+            if isinstance(error, Error) and _STALE_MARK in str(error):
+                raise StaleRead(str(error)) from error
             race = isinstance(error, IntegrityError) and self._is_log_conflict(error)
             if helped and isinstance(error, Error) and not race:
                 raise _WithInsertFailed() from error
@@ -306,6 +348,28 @@ class PostgresLogInsert:
     def log_table(self) -> sql.Composable:
         datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
         return sql.Identifier(datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
+
+
+_Statement = tuple[str, Params]
+
+
+class StaleRead(RecordConflictError):
+    """An aggregate the write's command read has moved on since: like a
+    lost version race, the command is run again on what is there now."""
+
+
+def moved_aggregate(conflict: RecordConflictError) -> UUID | None:
+    """The aggregate a write found moved on: one it read (`StaleRead`), or
+    one it wrote (the log's primary key, which PostgreSQL's message names).
+    None when the message does not say."""
+    found = _MOVED.search(str(conflict))
+    return UUID(found.group(1)) if found else None
+
+
+_MOVED = re.compile(
+    "(?:" + re.escape(_STALE_MARK) + r"|\(originator_id, originator_version\)=\()"
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+)
 
 
 class _WithInsertFailed(Exception):

@@ -18,6 +18,7 @@ from api.identity.app import create_identity_app
 from api.identity.authn import Authenticator
 from api.identity.support import IdentityDeps
 from commands.bus import CommandBus, Dependencies
+from infra.aggregate_cache import CachedAggregates
 from infra.database import Database, PostgresDatabase, open_database
 from infra.eventstore import EventStore, open_recorder
 from infra.host_wakeups import HostWakeups, wakeups_folder
@@ -93,7 +94,9 @@ def build_cloud(settings: Settings) -> Cloud:
         """What the identity caches key on: its last change, by any process."""
         return max(runner.changed_position("identity"), wakeups.changed("identity"))
 
-    bus = CommandBus(store, Dependencies(passwords=passwords), after_commit=after_commit)
+    # Commands load from kept copies where the save checks what they read.
+    commands_store = CachedAggregates(store) if store.inserts_with_others else store
+    bus = CommandBus(commands_store, Dependencies(passwords=passwords), after_commit=after_commit)
     keys = KeyRepository(settings.fernet_keys_dir)
     keys.ensure()
     codec = TokenCodec(keys, settings.token_ttl_seconds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from eventsourcing.persistence import StoredEvent
 
@@ -22,11 +22,12 @@ class Log:
     def __init__(self) -> None:
         self.rows: list[StoredEvent] = []
         self.transactions: list[int] = []
+        self.reads: list[dict[uuid.UUID, int]] = []
         self.hold = threading.Event()
         self.entered = threading.Event()
         self.lock = threading.Lock()
 
-    def insert(self, events: Sequence[StoredEvent]) -> list[int]:
+    def insert(self, events: Sequence[StoredEvent], reads: Mapping[uuid.UUID, int]) -> list[int]:
         if not self.transactions:
             self.entered.set()
             self.hold.wait(timeout=10)
@@ -36,6 +37,7 @@ class Log:
             start = len(self.rows)
             self.rows.extend(events)
             self.transactions.append(len(events))
+            self.reads.append(dict(reads))
             return list(range(start + 1, start + 1 + len(events)))
 
 
@@ -129,3 +131,25 @@ def test_batches_never_exceed_max_events_unless_one_save_does() -> None:
     assert log.transactions[0] == 1
     assert all(n <= 4 for n in log.transactions[1:] if n != 6)
     assert sum(log.transactions) == 13
+
+
+def test_a_batch_checks_what_each_of_its_saves_read_at_the_oldest_version() -> None:
+    log = Log()
+    committer = GroupCommitter(log.insert)
+    shared, mine, yours = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first = threading.Thread(target=committer.insert, args=([stored("a")], {mine: 1}))
+    first.start()
+    assert log.entered.wait(timeout=10)
+    later = [
+        threading.Thread(target=committer.insert, args=([stored("b")], {shared: 4, mine: 2})),
+        threading.Thread(target=committer.insert, args=([stored("c")], {shared: 3, yours: 7})),
+    ]
+    for thread in later:
+        thread.start()
+    wait_for_queue(committer, 2)
+    log.hold.set()
+    for thread in [first, *later]:
+        thread.join(timeout=10)
+    # If the older read of `shared` is stale the batch fails, and each of
+    # its saves is tried alone with its own reads.
+    assert log.reads == [{mine: 1}, {shared: 3, mine: 2, yours: 7}]

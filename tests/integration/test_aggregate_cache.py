@@ -1,0 +1,196 @@
+"""Commands served from kept copies of what they read, on PostgreSQL.
+
+Two command buses on one database stand for two API processes: each keeps
+copies of what its commands read and left unchanged, and every save checks,
+under the log's lock, that nothing a command read has moved on. A copy made
+stale by the other process costs a retry, never a write on stale state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+import commands.network  # noqa: F401
+from commands.bus import CommandBus, Dependencies
+from commands.network.networks import CreateNetwork, CreateSubnet, UpdateNetwork
+from commands.network.ports import CreatePort, UpdatePort
+from domain.identity.users import User
+from domain.network.networks import Network
+from domain.network.ports import Port
+from infra.aggregate_cache import CachedAggregates
+from infra.database import open_database
+from infra.eventstore import EventStore, open_recorder
+from infra.postgres_log_insert import StaleRead, moved_aggregate
+from infra.settings import Settings
+from projections.network.projection import NetworkProjection
+from projections.runner import ProjectionRunner
+from projections.with_insert import WrittenWithInsert
+from tests.integration.test_network_world import ALICE, NoPasswords
+
+
+def _network(name: str) -> Network:
+    return Network(
+        id=uuid.uuid4(),
+        project_id="p",
+        name=name,
+        description="",
+        admin_state_up=True,
+        shared=False,
+        external=False,
+        mtu=1450,
+        port_security_enabled=True,
+        segmentation_id=1000,
+        tags=[],
+    )
+
+
+META = {"user_id": "u", "project_id": "p", "request_id": "r", "source": "test"}
+
+
+class Process:
+    """What one API process has: its store, kept copies and command bus."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.store = EventStore(open_recorder(settings))
+        self.db = open_database(settings.database_url, settings.sqlite_path, True)
+        self.runner = ProjectionRunner(self.db, self.store, [NetworkProjection()])
+        self.runner.setup()
+        self.store.with_insert = WrittenWithInsert(self.runner)
+        self.loads: list[uuid.UUID] = []
+        load = self.store.get
+
+        def counted(cls: Any, aggregate_id: uuid.UUID) -> Any:
+            self.loads.append(aggregate_id)
+            return load(cls, aggregate_id)
+
+        self.store.get = counted  # type: ignore[method-assign]
+        self.kept = CachedAggregates(self.store)
+        self.bus = CommandBus(
+            self.kept, Dependencies(passwords=NoPasswords()), self.runner.wait_for
+        )
+
+    def run(self, command: Any) -> Any:
+        return self.bus.dispatch(command, ALICE).outcome["id"]
+
+
+@pytest.fixture
+def processes(tmp_path: Path, pg_dsn: str) -> Iterator[tuple[Process, Process]]:
+    settings = Settings(data_dir=tmp_path, database_url=pg_dsn)
+    one, two = Process(settings), Process(settings)
+    yield one, two
+    one.db.close()
+    two.db.close()
+
+
+def _network_with_subnet(process: Process) -> uuid.UUID:
+    network_id = process.run(CreateNetwork(name="n"))
+    process.run(CreateSubnet(network_id=network_id, cidr="10.0.0.0/16", ip_version=4))
+    return network_id  # type: ignore[no-any-return]
+
+
+def test_what_a_command_read_is_kept_once_a_commit_checked_it(
+    processes: tuple[Process, Process],
+) -> None:
+    one, _ = processes
+    network_id = _network_with_subnet(one)
+    one.run(CreatePort(network_id=network_id))  # creates the default group
+    one.run(CreatePort(network_id=network_id))  # loads the network, subnet, default group
+    one.loads.clear()
+    one.run(CreatePort(network_id=network_id))
+    # Only an address block is loaded again: they are written by the ports.
+    assert network_id not in one.loads
+    assert len(one.loads) == 1, one.loads
+
+
+def test_a_copy_the_other_process_made_stale_is_not_written_on(
+    processes: tuple[Process, Process],
+) -> None:
+    one, two = processes
+    network_id = _network_with_subnet(one)
+    one.run(CreatePort(network_id=network_id))  # one keeps the network
+    one.run(CreatePort(network_id=network_id))
+    two.run(UpdateNetwork(network_id=network_id, port_security_enabled=False))
+    one.loads.clear()
+    port_id = one.run(CreatePort(network_id=network_id))
+    # The port follows the network as it is now, not as one kept it.
+    port = one.store.get(Port, port_id)
+    assert port is not None
+    assert port.port_security_enabled is False and port.security_groups == []
+    assert network_id in one.loads  # loaded afresh after the stale read
+    one.loads.clear()
+    one.run(CreatePort(network_id=network_id))
+    assert network_id not in one.loads  # and kept again
+
+
+def test_what_a_command_wrote_is_loaded_afresh(processes: tuple[Process, Process]) -> None:
+    one, _ = processes
+    network_id = _network_with_subnet(one)
+    port_id = one.run(CreatePort(network_id=network_id))
+    one.run(UpdatePort(port_id=port_id, name="a"))
+    one.loads.clear()
+    one.run(UpdatePort(port_id=port_id, name="b"))
+    assert port_id in one.loads
+
+
+def test_a_handler_that_changed_its_copy_and_failed_leaves_the_kept_one(
+    processes: tuple[Process, Process],
+) -> None:
+    one, _ = processes
+    network_id = _network_with_subnet(one)
+    one.run(CreatePort(network_id=network_id))
+    copy = one.kept.get(Network, network_id)
+    assert copy is not None
+    copy.name = "changed in memory only"
+    again = one.kept.get(Network, network_id)
+    assert again is not None and again.name == "n" and again is not copy
+
+
+def test_people_are_never_kept(processes: tuple[Process, Process]) -> None:
+    one, _ = processes
+    user = User(uuid.uuid4(), "alice", True, "", "a@example.com", None, None, {})
+    one.store.save([user], META)
+    for name in ("a", "b"):
+        assert one.kept.get(User, user.id) is not None
+        one.kept.save([_network(name)], META, {user.id: user.version})
+    assert one.loads == [user.id, user.id]
+
+
+def test_a_save_whose_read_moved_on_writes_nothing(processes: tuple[Process, Process]) -> None:
+    one, two = processes
+    network = _network("n")
+    one.store.save([network], META)
+    read_at = network.version
+    moved = two.store.get(Network, network.id)
+    assert moved is not None
+    moved.update(name="moved")
+    two.store.save([moved], META)
+    head = one.store.max_notification_id()
+    for with_insert in (one.store.with_insert, None):  # one message, and alone
+        one.store.with_insert = with_insert
+        other = _network("other")
+        with pytest.raises(StaleRead) as raised:
+            one.store.save([other], META, {network.id: read_at})
+        assert moved_aggregate(raised.value) == network.id
+        assert one.store.max_notification_id() == head
+        assert one.store.get(Network, other.id) is None
+    assert one.store.save([_network("other")], META, {network.id: moved.version})
+
+
+def test_a_lost_version_race_names_the_aggregate(processes: tuple[Process, Process]) -> None:
+    one, two = processes
+    network = _network("n")
+    one.store.save([network], META)
+    first, second = one.store.get(Network, network.id), two.store.get(Network, network.id)
+    assert first is not None and second is not None
+    first.update(name="first")
+    second.update(name="second")
+    one.store.save([first], META)
+    with pytest.raises(IntegrityError) as raised:
+        two.store.save([second], META)
+    assert moved_aggregate(raised.value) == network.id
