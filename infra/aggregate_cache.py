@@ -19,6 +19,13 @@ subnet's address blocks, which two processes may allocate from) is loaded
 every time, and never costs a command a retry for being stale. Copies are
 pickled, so a handler that changes the aggregate it was given and then
 fails leaves the kept copy as it was.
+
+Besides, every state of an aggregate this process has loaded or committed
+is a true state it had (events are never changed), so it is where the next
+load of that aggregate starts: only the events after it are read and
+replayed. An address block gathers an event per port it holds, and the
+ports of a big subnet load one each; from its snapshot, a load replayed
+fifty events on average, from here the one or two the other process added.
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ import logging
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -43,10 +50,12 @@ log = logging.getLogger(__name__)
 
 A = TypeVar("A", bound=Aggregate)
 
-# Bounds of what a process keeps (least recently used first out), and of
-# what it loaded and may keep once a commit has checked it.
+# Bounds of what a process keeps, of the states it starts loads from, and
+# of what it loaded and may keep once a commit has checked it.
 KEPT_ENTRIES = 20_000
 KEPT_BYTES = 64 * 1024 * 1024
+BASE_ENTRIES = 20_000
+BASE_BYTES = 64 * 1024 * 1024
 LOADED_ENTRIES = 1_000
 
 
@@ -61,30 +70,31 @@ class CachedAggregates:
         loaded: int = LOADED_ENTRIES,
     ) -> None:
         self.store = store
-        self._entries, self._size, self._loaded_entries = entries, size, loaded
-        self._kept: OrderedDict[UUID, bytes] = OrderedDict()
-        self._bytes = 0
+        self._kept = _Pickles[UUID](entries, size)
+        self._bases = _Pickles[UUID](BASE_ENTRIES, BASE_BYTES)
         # Loaded lately, by (id, version): kept when a commit checks the read.
-        self._loaded: OrderedDict[tuple[UUID, int], bytes] = OrderedDict()
+        self._loaded = _Pickles[tuple[UUID, int]](loaded, size)
         self._never: set[type[Aggregate]] = set()
-        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        with self._lock:
-            state = self._kept.get(aggregate_id)
+        state = self._kept.get(aggregate_id)
+        if state is not None:
+            self.hits += 1
+            aggregate = pickle.loads(state)
+            return aggregate if isinstance(aggregate, cls) else None
+        self.misses += 1
+        base = self._bases.get(aggregate_id)
+        loaded = self.store.get(
+            cls, aggregate_id, base=pickle.loads(base) if base is not None else None
+        )
+        if loaded is not None:
+            state = self._pickled(loaded)
             if state is not None:
-                self._kept.move_to_end(aggregate_id)
-        if state is None:
-            self.misses += 1
-            loaded = self.store.get(cls, aggregate_id)
-            if loaded is not None:
-                self._remember(loaded)
-            return loaded
-        self.hits += 1
-        aggregate = pickle.loads(state)
-        return aggregate if isinstance(aggregate, cls) else None
+                self._bases.put(aggregate_id, state)
+                self._loaded.put((aggregate_id, loaded.version), state)
+        return loaded
 
     def save(
         self,
@@ -98,50 +108,73 @@ class CachedAggregates:
         except RecordConflictError as error:
             moved = moved_aggregate(error)
             if moved is not None:
-                with self._lock:
-                    self._drop(moved)
+                self._kept.pop(moved)
             raise
-        with self._lock:
-            for aggregate in written:
-                self._drop(aggregate.id)
-            if ids:  # the reads were checked
-                for read in (reads or {}).items():
-                    state = self._loaded.pop(read, None)
-                    if state is not None:
-                        self._keep(read[0], state)
+        for aggregate in written:
+            self._kept.pop(aggregate.id)
+            state = self._pickled(aggregate)  # as committed: where its next load starts
+            if state is not None:
+                self._bases.put(aggregate.id, state)
+        if ids:  # the reads were checked
+            for read in (reads or {}).items():
+                state = self._loaded.pop(read)
+                if state is not None:
+                    self._kept.put(read[0], state)
         return ids
 
-    def _remember(self, aggregate: Aggregate) -> None:
-        """Pickle what was loaded, to be kept if a commit finds it current."""
+    def _pickled(self, aggregate: Aggregate) -> bytes | None:
+        """The aggregate's state, if aggregates of its kind may be kept."""
         cls = type(aggregate)
         if cls in self._never:
-            return
+            return None
         if get_topic(cls) in _PERSONAL:
             self._never.add(cls)  # crypto-shredding must be able to destroy it
-            return
+            return None
         try:
-            state = pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
+            return pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # a state pickle cannot carry
             log.info("not keeping %s aggregates: %s", get_topic(cls), error)
             self._never.add(cls)
-            return
+            return None
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+class _Pickles(Generic[K]):
+    """Pickled states, bounded in count and bytes: least recently used out."""
+
+    def __init__(self, entries: int, size: int) -> None:
+        self._entries, self._size = entries, size
+        self._held: OrderedDict[K, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> bytes | None:
         with self._lock:
-            self._loaded[(aggregate.id, aggregate.version)] = state
-            while len(self._loaded) > self._loaded_entries:
-                self._loaded.popitem(last=False)
+            state = self._held.get(key)
+            if state is not None:
+                self._held.move_to_end(key)
+            return state
 
-    def _keep(self, aggregate_id: UUID, state: bytes) -> None:
-        self._drop(aggregate_id)
-        self._kept[aggregate_id] = state
-        self._bytes += len(state)
-        while self._kept and (len(self._kept) > self._entries or self._bytes > self._size):
-            _, oldest = self._kept.popitem(last=False)
-            self._bytes -= len(oldest)
+    def put(self, key: K, state: bytes) -> None:
+        with self._lock:
+            self._pop(key)
+            self._held[key] = state
+            self._bytes += len(state)
+            while self._held and (len(self._held) > self._entries or self._bytes > self._size):
+                _, oldest = self._held.popitem(last=False)
+                self._bytes -= len(oldest)
 
-    def _drop(self, aggregate_id: UUID) -> None:
-        state = self._kept.pop(aggregate_id, None)
+    def pop(self, key: K) -> bytes | None:
+        with self._lock:
+            return self._pop(key)
+
+    def _pop(self, key: K) -> bytes | None:
+        state = self._held.pop(key, None)
         if state is not None:
             self._bytes -= len(state)
+        return state
 
 
 # Aggregates whose events hold personal data: their events' topics, less

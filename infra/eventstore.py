@@ -212,8 +212,11 @@ class EventStore:
         ids: list[int] = self._postgres.insert(stored, reads)
         return ids
 
-    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        aggregate: Aggregate | None = self.snapshots.latest(aggregate_id)
+    def get(self, cls: type[A], aggregate_id: UUID, base: Aggregate | None = None) -> A | None:
+        """The aggregate as the log has it now; from `base` (a state it had,
+        which the caller no longer needs) on when given, else from its
+        newest snapshot."""
+        aggregate = base if base is not None else self.snapshots.latest(aggregate_id)
         after = aggregate.version if aggregate is not None else None
         for domain_event in self._library_store.get(aggregate_id, gt=after):
             aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]

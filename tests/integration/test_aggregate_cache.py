@@ -21,6 +21,7 @@ from commands.bus import CommandBus, Dependencies
 from commands.network.networks import CreateNetwork, CreateSubnet, UpdateNetwork
 from commands.network.ports import CreatePort, UpdatePort
 from domain.identity.users import User
+from domain.network.blocks import AddressBlock
 from domain.network.networks import Network
 from domain.network.ports import Port
 from infra.aggregate_cache import CachedAggregates
@@ -63,11 +64,14 @@ class Process:
         self.runner.setup()
         self.store.with_insert = WrittenWithInsert(self.runner)
         self.loads: list[uuid.UUID] = []
+        # The version each load started at, by aggregate id and class.
+        self.bases: dict[tuple[uuid.UUID, type], int | None] = {}
         load = self.store.get
 
-        def counted(cls: Any, aggregate_id: uuid.UUID) -> Any:
+        def counted(cls: Any, aggregate_id: uuid.UUID, base: Any = None) -> Any:
             self.loads.append(aggregate_id)
-            return load(cls, aggregate_id)
+            self.bases[aggregate_id, cls] = base.version if base is not None else None
+            return load(cls, aggregate_id, base)
 
         self.store.get = counted  # type: ignore[method-assign]
         self.kept = CachedAggregates(self.store)
@@ -136,6 +140,30 @@ def test_what_a_command_wrote_is_loaded_afresh(processes: tuple[Process, Process
     one.loads.clear()
     one.run(UpdatePort(port_id=port_id, name="b"))
     assert port_id in one.loads
+
+
+def test_a_load_starts_from_the_state_this_process_last_had(
+    processes: tuple[Process, Process],
+) -> None:
+    one, two = processes
+    network_id = one.run(CreateNetwork(name="n"))
+    one.run(CreateSubnet(network_id=network_id, cidr="10.0.0.0/28", ip_version=4))
+    first = one.run(CreatePort(network_id=network_id))  # one block: one writes it
+    second = two.run(CreatePort(network_id=network_id))  # and two, after it
+    one.bases.clear()
+    third = one.run(CreatePort(network_id=network_id))
+    (block_id,) = [i for i, cls in one.bases if cls is AddressBlock]
+    # One's load of the block started where one's own write left it, before
+    # two's allocation and the third port's; replaying two's, the third port
+    # took an address of its own.
+    started_at = one.bases[block_id, AddressBlock]
+    block = one.store.get(AddressBlock, block_id)
+    assert block is not None and started_at == block.version - 2
+    addresses = {
+        one.store.get(Port, p).fixed_ips[0]["ip_address"]  # type: ignore[union-attr]
+        for p in (first, second, third)
+    }
+    assert len(addresses) == 3
 
 
 def test_a_handler_that_changed_its_copy_and_failed_leaves_the_kept_one(
