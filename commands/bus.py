@@ -110,8 +110,15 @@ class CommandBus:
         attempts = type(command).max_attempts or self.max_attempts
         for attempt in range(1, attempts + 1):
             uow = UnitOfWork(self.store)
-            outcome = func(command, uow, ctx, self.deps)
+            try:
+                outcome = func(command, uow, ctx, self.deps)
+            except Exception:
+                if attempt < attempts and self._read_moved(uow):
+                    continue  # the refusal may rest on what is no longer so
+                raise
             aggregates = uow.changed()
+            if not aggregates and attempt < attempts and self._read_moved(uow):
+                continue  # nothing to save checks the reads: asked here
             if ctx.idempotency_key:
                 aggregates.append(
                     IdempotencyRecord(
@@ -142,6 +149,12 @@ class CommandBus:
         raise Conflict(
             f"{type(command).__name__} kept colliding with concurrent changes; try again."
         )
+
+    def _read_moved(self, uow: UnitOfWork) -> bool:
+        """Whether something the command read has moved on since: loads may
+        be served from kept copies, which only a save checks."""
+        reads = uow.reads()
+        return bool(reads) and bool(self.store.moved(reads))
 
     def _earlier_outcome(self, command: Command, ctx: Context, fingerprint: str) -> Result | None:
         assert ctx.idempotency_key is not None

@@ -28,6 +28,10 @@ class AggregateStore(Protocol):
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None: ...
 
+    def moved(self, reads: Mapping[UUID, int]) -> list[UUID]:
+        """Which of `reads` (id: version read) may have moved on since: what
+        a command that failed, or changed nothing, must not have relied on."""
+
 
 class PasswordHasher(Protocol):
     def hash(self, password: str) -> str: ...

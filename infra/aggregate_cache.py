@@ -42,9 +42,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import get_topic
 
+from infra.conflicts import moved_aggregate
 from infra.eventstore import EventStore
 from infra.personal_data import RULES
-from infra.postgres_log_insert import moved_aggregate
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,13 @@ class CachedAggregates:
                 if state is not None:
                     self._kept.put(read[0], state)
         return ids
+
+    def moved(self, reads: Mapping[UUID, int]) -> list[UUID]:
+        """Which of `reads` have moved on; kept copies of them are dropped."""
+        moved = self.store.moved(reads)
+        for aggregate_id in moved:
+            self._kept.pop(aggregate_id)
+        return moved
 
     def _pickled(self, aggregate: Aggregate) -> bytes | None:
         """The aggregate's state, if aggregates of its kind may be kept."""

@@ -32,6 +32,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
+from infra.conflicts import STALE_MARK, StaleRead
 from infra.event_decoder import EventDecoder
 from infra.group_commit import GroupCommitter
 from infra.log_reader import LogReader
@@ -136,6 +137,7 @@ class EventStore:
         self._postgres = (
             None if self._serialise_writes else PostgresLogInsert(recorder, self.decode)
         )
+        self._sqlite_reads_check: str | None = None
 
     @property
     def with_insert(self) -> WithInsert | None:
@@ -170,9 +172,8 @@ class EventStore:
 
         Returns the notification ids; raises the library's IntegrityError
         when another writer got to one of the aggregates first, and
-        `StaleRead` (PostgreSQL) when one of `reads` (aggregate id: the
-        version read) has moved on. On SQLite `reads` are not checked:
-        its loads are never served from kept copies (`infra.aggregate_cache`).
+        `StaleRead` when one of `reads` (aggregate id: the version read) has
+        moved on. Both are `RecordConflictError`s.
         """
         saved = [(agg, agg.collect_events()) for agg in aggregates]
         pending = [event for _, events in saved for event in events]
@@ -208,9 +209,44 @@ class EventStore:
     ) -> Sequence[int] | None:
         if self._postgres is None:
             with SQLITE_WRITE_LOCK.held(self.recorder.datastore.pool.db_name):  # type: ignore[attr-defined]
+                if reads:
+                    self._check_reads_sqlite(reads)
                 return self.recorder.insert_events(stored)
         ids: list[int] = self._postgres.insert(stored, reads)
         return ids
+
+    def _check_reads_sqlite(self, reads: Mapping[UUID, int]) -> None:
+        """`StaleRead` if one of `reads` has an event past the version read.
+        Checked under the write lock, which every writer of the log holds
+        while it inserts: nothing can be written between this and the insert."""
+        for aggregate_id in self._moved_sqlite(reads, first_only=True):
+            raise StaleRead(STALE_MARK + str(aggregate_id))
+
+    def moved(self, reads: Mapping[UUID, int]) -> list[UUID]:
+        """Which of `reads` (aggregate id: a version read) have an event
+        past that version now."""
+        if self._postgres is not None:
+            return self._postgres.moved(reads)
+        return self._moved_sqlite(reads)
+
+    def _moved_sqlite(self, reads: Mapping[UUID, int], first_only: bool = False) -> list[UUID]:
+        if self._sqlite_reads_check is None:
+            self._sqlite_reads_check = (
+                sql.SQL(
+                    "SELECT 1 FROM {} WHERE originator_id = ? AND originator_version > ? LIMIT 1"
+                )
+                .format(sql.Identifier(self.recorder.events_table_name))  # type: ignore[attr-defined]
+                .as_string(None)
+            )
+        moved: list[UUID] = []
+        with self.recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+            for aggregate_id, version in reads.items():
+                cursor.execute(self._sqlite_reads_check, (aggregate_id.hex, version))
+                if cursor.fetchone() is not None:
+                    moved.append(aggregate_id)
+                    if first_only:
+                        break
+        return moved
 
     def get(self, cls: type[A], aggregate_id: UUID, base: Aggregate | None = None) -> A | None:
         """The aggregate as the log has it now; from `base` (a state it had,

@@ -11,7 +11,6 @@ writes made beforehand, two trips with them made under the lock, or alone.
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -24,12 +23,12 @@ from eventsourcing.persistence import (
     InterfaceError,
     Notification,
     OperationalError,
-    RecordConflictError,
     StoredEvent,
 )
 from eventsourcing.utils import retry
 from psycopg import sql
 
+from infra.conflicts import STALE_MARK, StaleRead
 from infra.database import Cursor, Params, PostgresCursor
 from infra.server_statements import ServerStatements
 
@@ -40,8 +39,6 @@ _COMMIT = sql.SQL("COMMIT")
 # Inserts of up to this many events are prepared on the server; a bulk
 # create's is a text of its own that a connection may never meet again.
 PREPARED_INSERT_EVENTS = 16
-# What the check of a write's reads fails with, in its error's text.
-_STALE_MARK = "stale read of "
 
 
 class PreparedWrites(Protocol):
@@ -106,6 +103,7 @@ class PostgresLogInsert:
         self._notify: str | None = None
         self._locks: list[str] | None = None
         self._reads_check: str | None = None
+        self._moved: str | None = None
         self._insert_texts: dict[int, str] = {}
         self._server_statements = ServerStatements()
 
@@ -153,23 +151,31 @@ class PostgresLogInsert:
         which is evaluated only for such a row (a constant error would be
         raised while planning), and which `_failing` tells apart."""
         if self._reads_check is None:
-            self._reads_check = (
-                sql.SQL(
-                    # LATERAL with LIMIT: one probe of the primary key per
-                    # aggregate (a join may be planned as a scan of the log).
-                    "SELECT ({mark} || r.id::text)::int"
-                    " FROM unnest(%s::uuid[], %s::bigint[]) AS r(id, version),"
-                    " LATERAL (SELECT FROM {log} AS e WHERE e.originator_id = r.id"
-                    " AND e.originator_version > r.version LIMIT 1) AS moved"
-                )
-                .format(mark=sql.Literal(_STALE_MARK), log=self.log_table())
-                .as_string(None)
+            mark = sql.SQL("({} || r.id::text)::int").format(sql.Literal(STALE_MARK))
+            self._reads_check = self._moved_text(mark)
+        return self._reads_check, _read_params(reads)
+
+    def moved(self, reads: Mapping[UUID, int]) -> list[UUID]:
+        """Which of `reads` (aggregate id: a version read) have an event
+        past that version now."""
+        if self._moved is None:
+            self._moved = self._moved_text(sql.SQL("r.id"))
+        with self.recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+            cursor.execute(self._moved, _read_params(reads), prepare=True)
+            return [UUID(str(row["id"])) for row in cursor.fetchall()]
+
+    def _moved_text(self, select: sql.Composable) -> str:
+        return (
+            sql.SQL(
+                # LATERAL with LIMIT: one probe of the primary key per
+                # aggregate (a join may be planned as a scan of the log).
+                "SELECT {select} FROM unnest(%s::uuid[], %s::bigint[]) AS r(id, version),"
+                " LATERAL (SELECT FROM {log} AS e WHERE e.originator_id = r.id"
+                " AND e.originator_version > r.version LIMIT 1) AS moved"
             )
-        # As array literals of their own making: uuids and integers need no
-        # quoting, and the client's list adapter costs more than the check.
-        ids = "{" + ",".join(str(i) for i in reads) + "}"
-        versions = "{" + ",".join(str(v) for v in reads.values()) + "}"
-        return self._reads_check, [ids, versions]
+            .format(select=select, log=self.log_table())
+            .as_string(None)
+        )
 
     def _insert_once(
         self,
@@ -297,7 +303,7 @@ class PostgresLogInsert:
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 with suppress(Error):
                     conn.rollback()
-            if isinstance(error, Error) and _STALE_MARK in str(error):
+            if isinstance(error, Error) and STALE_MARK in str(error):
                 raise StaleRead(str(error)) from error
             race = isinstance(error, IntegrityError) and self._is_log_conflict(error)
             if helped and isinstance(error, Error) and not race:
@@ -353,28 +359,18 @@ class PostgresLogInsert:
 _Statement = tuple[str, Params]
 
 
-class StaleRead(RecordConflictError):
-    """An aggregate the write's command read has moved on since: like a
-    lost version race, the command is run again on what is there now."""
-
-
-def moved_aggregate(conflict: RecordConflictError) -> UUID | None:
-    """The aggregate a write found moved on: one it read (`StaleRead`), or
-    one it wrote (the log's primary key, which PostgreSQL's message names).
-    None when the message does not say."""
-    found = _MOVED.search(str(conflict))
-    return UUID(found.group(1)) if found else None
-
-
-_MOVED = re.compile(
-    "(?:" + re.escape(_STALE_MARK) + r"|\(originator_id, originator_version\)=\()"
-    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-)
-
-
 class _WithInsertFailed(Exception):
     """What `with_insert` or its writes raised, so that the insert is tried
     again without it (the events were rolled back with its writes)."""
+
+
+def _read_params(reads: Mapping[UUID, int]) -> list[str]:
+    """Ids and versions as array literals of their own making: uuids and
+    integers need no quoting, and the client's list adapter costs more than
+    the statement they are for."""
+    ids = "{" + ",".join(str(i) for i in reads) + "}"
+    versions = "{" + ",".join(str(v) for v in reads.values()) + "}"
+    return [ids, versions]
 
 
 def _ids(insert: Any) -> list[int]:

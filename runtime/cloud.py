@@ -94,9 +94,10 @@ def build_cloud(settings: Settings) -> Cloud:
         """What the identity caches key on: its last change, by any process."""
         return max(runner.changed_position("identity"), wakeups.changed("identity"))
 
-    # Commands load from kept copies where the save checks what they read.
-    commands_store = CachedAggregates(store) if store.inserts_with_others else store
-    bus = CommandBus(commands_store, Dependencies(passwords=passwords), after_commit=after_commit)
+    # Commands load from kept copies: each save checks what its command read.
+    bus = CommandBus(
+        CachedAggregates(store), Dependencies(passwords=passwords), after_commit=after_commit
+    )
     keys = KeyRepository(settings.fernet_keys_dir)
     keys.ensure()
     codec = TokenCodec(keys, settings.token_ttl_seconds)

@@ -38,6 +38,9 @@ class Store:
     ) -> list[int]:
         raise AssertionError("not saved here")
 
+    def moved(self, reads: Mapping[uuid.UUID, int]) -> list[uuid.UUID]:
+        raise AssertionError("not asked here")
+
 
 def _stored(name: str, renames: int = 0) -> Thing:
     thing = Thing(name)
