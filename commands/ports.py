@@ -6,7 +6,7 @@ tests may pass the real ones or small fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -20,17 +20,17 @@ class AggregateStore(Protocol):
         self,
         aggregates: Iterable[Aggregate],
         meta: Mapping[str, Any],
-        reads: Mapping[UUID, int] | None = None,
+        reads: Sequence[Aggregate] = (),
     ) -> list[int]:
-        """Save every pending event, or none when another writer got to one
-        of the aggregates first or moved one of `reads` (id: version read)
-        past its version (RecordConflictError)."""
+        """Save every pending event, or none (RecordConflictError) when
+        another writer got to one of the aggregates first, or moved one of
+        `reads` (what the command read and left unchanged) past its version."""
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None: ...
 
-    def moved(self, reads: Mapping[UUID, int]) -> list[UUID]:
-        """Which of `reads` (id: version read) may have moved on since: what
-        a command that failed, or changed nothing, must not have relied on."""
+    def moved(self, reads: Sequence[Aggregate]) -> list[UUID]:
+        """Which of `reads` have moved on past their version since: what a
+        command that failed, or changed nothing, must not have relied on."""
 
 
 class PasswordHasher(Protocol):

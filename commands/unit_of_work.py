@@ -17,7 +17,7 @@ class UnitOfWork:
     def __init__(self, store: AggregateStore) -> None:
         self._store = store
         self._seen: dict[UUID, Aggregate] = {}
-        self._loaded: dict[UUID, int] = {}  # the version each was loaded at
+        self._loaded: set[UUID] = set()
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate, or None if it never existed or is deleted."""
@@ -34,7 +34,7 @@ class UnitOfWork:
         aggregate = self._store.get(cls, aggregate_id)
         if aggregate is not None:
             self._seen[aggregate_id] = aggregate
-            self._loaded[aggregate_id] = aggregate.version
+            self._loaded.add(aggregate_id)
         return aggregate
 
     def require(self, cls: type[A], aggregate_id: UUID | None, kind: str) -> A:
@@ -57,7 +57,7 @@ class UnitOfWork:
     def changed(self) -> list[Aggregate]:
         return [a for a in self._seen.values() if a.pending_events]
 
-    def reads(self) -> dict[UUID, int]:
-        """The aggregates loaded and left unchanged, at the version they were
-        loaded: what must not have moved when the changes commit."""
-        return {i: v for i, v in self._loaded.items() if not self._seen[i].pending_events}
+    def reads(self) -> list[Aggregate]:
+        """The aggregates loaded and left unchanged (so at the version they
+        were loaded): what must not have moved on when the changes commit."""
+        return [a for i in self._loaded if not (a := self._seen[i]).pending_events]

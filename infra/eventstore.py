@@ -166,21 +166,21 @@ class EventStore:
         self,
         aggregates: Iterable[Aggregate],
         meta: Mapping[str, Any],
-        reads: Mapping[UUID, int] | None = None,
+        reads: Sequence[Aggregate] = (),
     ) -> list[int]:
         """Record every pending event of every aggregate in one transaction.
 
         Returns the notification ids; raises the library's IntegrityError
         when another writer got to one of the aggregates first, and
-        `StaleRead` when one of `reads` (aggregate id: the version read) has
-        moved on. Both are `RecordConflictError`s.
+        `StaleRead` when one of `reads` (aggregates read and left unchanged)
+        has moved on past its version. Both are `RecordConflictError`s.
         """
         saved = [(agg, agg.collect_events()) for agg in aggregates]
         pending = [event for _, events in saved for event in events]
         if not pending:
             return []
         stored = [self.mapper.to_stored_event_with_meta(e, meta) for e in pending]
-        ids = self.committer.insert(stored, reads or {})
+        ids = self.committer.insert(stored, _versions(reads))
         # Forgetting a person follows the commit that deleted them; a crash in
         # between is caught by `forget_deleted` on the next start.
         for event in stored:
@@ -222,12 +222,11 @@ class EventStore:
         for aggregate_id in self._moved_sqlite(reads, first_only=True):
             raise StaleRead(STALE_MARK + str(aggregate_id))
 
-    def moved(self, reads: Mapping[UUID, int]) -> list[UUID]:
-        """Which of `reads` (aggregate id: a version read) have an event
-        past that version now."""
+    def moved(self, reads: Sequence[Aggregate]) -> list[UUID]:
+        """Which of `reads` have an event past their version now."""
         if self._postgres is not None:
-            return self._postgres.moved(reads)
-        return self._moved_sqlite(reads)
+            return self._postgres.moved(_versions(reads))
+        return self._moved_sqlite(_versions(reads))
 
     def _moved_sqlite(self, reads: Mapping[UUID, int], first_only: bool = False) -> list[UUID]:
         if self._sqlite_reads_check is None:
@@ -343,6 +342,10 @@ class EventStore:
             yield [
                 (n, decode(topic, oid, version, state)) for n, topic, oid, version, state in rows
             ]
+
+
+def _versions(aggregates: Sequence[Aggregate]) -> dict[UUID, int]:
+    return {a.id: a.version for a in aggregates}
 
 
 def open_recorder(settings: Settings) -> ApplicationRecorder:

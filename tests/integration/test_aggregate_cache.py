@@ -200,8 +200,9 @@ def test_people_are_never_kept(processes: tuple[Process, Process]) -> None:
     user = User(uuid.uuid4(), "alice", True, "", "a@example.com", None, None, {})
     one.store.save([user], META)
     for name in ("a", "b"):
-        assert one.kept.get(User, user.id) is not None
-        one.kept.save([_network(name)], META, {user.id: user.version})
+        read = one.kept.get(User, user.id)
+        assert read is not None
+        one.kept.save([_network(name)], META, [read])
     assert one.loads == [user.id, user.id]
 
 
@@ -209,7 +210,6 @@ def test_a_save_whose_read_moved_on_writes_nothing(processes: tuple[Process, Pro
     one, two = processes
     network = _network("n")
     one.store.save([network], META)
-    read_at = network.version
     moved = two.store.get(Network, network.id)
     assert moved is not None
     moved.update(name="moved")
@@ -221,11 +221,11 @@ def test_a_save_whose_read_moved_on_writes_nothing(processes: tuple[Process, Pro
             one.store.with_insert = with_insert
         other = _network("other")
         with pytest.raises(StaleRead) as raised:
-            one.store.save([other], META, {network.id: read_at})
+            one.store.save([other], META, [network])
         assert moved_aggregate(raised.value) == network.id
         assert one.store.max_notification_id() == head
         assert one.store.get(Network, other.id) is None
-    assert one.store.save([_network("other")], META, {network.id: moved.version})
+    assert one.store.save([_network("other")], META, [moved])
 
 
 def test_a_lost_version_race_names_the_aggregate(processes: tuple[Process, Process]) -> None:
