@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
     JSONTranscoder,
     Mapper,
     Notification,
+    RecordConflictError,
     StoredEvent,
     UUIDAsHex,
 )
@@ -32,7 +33,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from infra.conflicts import STALE_MARK, StaleRead
+from infra.conflicts import STALE_MARK, StaleRead, moved_aggregate
 from infra.event_decoder import EventDecoder
 from infra.group_commit import GroupCommitter
 from infra.log_reader import LogReader
@@ -112,7 +113,7 @@ class EventStore:
     def __init__(self, recorder: ApplicationRecorder, snapshot_every: int = 100) -> None:
         self.recorder = recorder
         self._serialise_writes = type(recorder).__module__ == "eventsourcing.sqlite"
-        self.committer = GroupCommitter(self._insert)
+        self.committer = GroupCommitter(self._insert, blame=_moved)
         self.mapper = MetadataMapper(transcoder=make_transcoder())
         self.vault = PersonalDataVault(
             recorder.datastore,  # type: ignore[attr-defined]
@@ -342,6 +343,11 @@ class EventStore:
             yield [
                 (n, decode(topic, oid, version, state)) for n, topic, oid, version, state in rows
             ]
+
+
+def _moved(error: BaseException) -> UUID | None:
+    """The aggregate a failed insert found moved on, when its error says."""
+    return moved_aggregate(error) if isinstance(error, RecordConflictError) else None
 
 
 def _versions(aggregates: Sequence[Aggregate]) -> dict[UUID, int]:

@@ -9,8 +9,11 @@ next writer takes all of them into a single transaction. Nobody waits on a
 timer: a lone save goes straight through, and batches grow only with load.
 
 A batch is all-or-nothing in the database, but not for its callers: when the
-combined insert fails (one caller lost a version race, say) each save in it is
-tried again on its own, so only the save that really conflicts sees the error.
+combined insert fails (one caller lost a version race, say), the saves it
+names (`blame`: the aggregate the error says had moved on) fail, and the
+rest of the batch is written again without them; when it names none, each
+save is tried again on its own. Either way only the saves that really
+conflict see the error.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from eventsourcing.persistence import StoredEvent
 # The events, and the versions of what the saves read (which must not have
 # moved on when the events commit).
 Insert = Callable[[Sequence[StoredEvent], Mapping[UUID, int]], Sequence[int] | None]
+# The aggregate a failed insert's error names as having moved on, if any.
+Blame = Callable[[BaseException], UUID | None]
 
 
 @dataclass
@@ -49,8 +54,11 @@ class GroupStats:
 
 
 class GroupCommitter:
-    def __init__(self, insert: Insert, max_events: int = 1000) -> None:
+    def __init__(
+        self, insert: Insert, max_events: int = 1000, blame: Blame | None = None
+    ) -> None:
         self._insert = insert
+        self._blame = blame
         self.max_events = max_events
         self._cond = threading.Condition()
         self._queue: list[_Save] = []
@@ -97,15 +105,38 @@ class GroupCommitter:
         except Exception as error:
             if len(batch) == 1:
                 self._finish(batch[0], [], error)
-            else:
-                self.stats.fallbacks += 1
+                return
+            self.stats.fallbacks += 1
+            failed = self._blamed(batch, error)
+            if not failed:
                 for save in batch:
                     self._write_alone(save)
+                return
+            for save in failed:
+                self._finish(save, [], error)
+            rest = [s for s in batch if s not in failed]
+            if rest:
+                self._write(rest)
             return
         start = 0
         for save in batch:
             self._finish(save, ids[start : start + len(save.events)], None)
             start += len(save.events)
+
+    def _blamed(self, batch: list[_Save], error: BaseException) -> list[_Save]:
+        """The saves of `batch` that the error's aggregate concerns. When two
+        or more wrote it, the first may be the one that got there first in
+        the database: it stays in the batch (and fails on its own next time
+        if it was not)."""
+        moved = self._blame(error) if self._blame is not None else None
+        if moved is None:
+            return []
+        involved = [
+            s
+            for s in batch
+            if moved in s.reads or any(e.originator_id == moved for e in s.events)
+        ]
+        return involved[1:] if len(involved) > 1 else involved
 
     def _write_alone(self, save: _Save) -> None:
         self.stats.transactions += 1

@@ -23,6 +23,7 @@ class Log:
         self.rows: list[StoredEvent] = []
         self.transactions: list[int] = []
         self.reads: list[dict[uuid.UUID, int]] = []
+        self.taken: set[uuid.UUID] = set()  # aggregates another writer got to first
         self.hold = threading.Event()
         self.entered = threading.Event()
         self.lock = threading.Lock()
@@ -34,11 +35,26 @@ class Log:
         with self.lock:
             if any(e.topic == "bad" for e in events):
                 raise ValueError("bad event")
+            for event in events:
+                if event.originator_id in self.taken:
+                    raise Moved(uuid.UUID(str(event.originator_id)))
             start = len(self.rows)
             self.rows.extend(events)
             self.transactions.append(len(events))
             self.reads.append(dict(reads))
             return list(range(start + 1, start + 1 + len(events)))
+
+
+class Moved(Exception):
+    """A version race lost on one aggregate, which the error names."""
+
+    def __init__(self, aggregate_id: uuid.UUID) -> None:
+        super().__init__(str(aggregate_id))
+        self.aggregate_id = aggregate_id
+
+
+def blame(error: BaseException) -> uuid.UUID | None:
+    return error.aggregate_id if isinstance(error, Moved) else None
 
 
 def wait_for_queue(committer: GroupCommitter, size: int) -> None:
@@ -153,3 +169,38 @@ def test_a_batch_checks_what_each_of_its_saves_read_at_the_oldest_version() -> N
     # If the older read of `shared` is stale the batch fails, and each of
     # its saves is tried alone with its own reads.
     assert log.reads == [{mine: 1}, {shared: 3, mine: 2, yours: 7}]
+
+
+def test_the_saves_a_failure_names_fail_and_the_rest_of_the_batch_goes_again_together() -> None:
+    log = Log()
+    taken = uuid.uuid4()
+    log.taken.add(taken)
+    committer = GroupCommitter(log.insert, blame=blame)
+    errors: dict[str, BaseException] = {}
+    results: dict[str, list[int]] = {}
+
+    def save(tag: str) -> None:
+        event = stored(tag)
+        if tag in ("b", "d"):  # both write the aggregate someone else wrote first
+            event = StoredEvent(originator_id=taken, originator_version=2, topic=tag, state=b"{}")
+        try:
+            results[tag] = committer.insert([event])
+        except Moved as error:
+            errors[tag] = error
+
+    first = threading.Thread(target=save, args=("first",))
+    first.start()
+    assert log.entered.wait(timeout=10)
+    threads = []
+    for n, tag in enumerate(["a", "b", "c", "d"], start=1):  # queued in this order
+        threads.append(threading.Thread(target=save, args=(tag,)))
+        threads[-1].start()
+        wait_for_queue(committer, n)
+    log.hold.set()
+    for thread in [first, *threads]:
+        thread.join(timeout=10)
+
+    assert set(errors) == {"b", "d"}
+    assert set(results) == {"first", "a", "c"}
+    # Neither a nor c was written alone: they landed in one transaction.
+    assert log.transactions == [1, 2]
