@@ -101,13 +101,20 @@ def _network_with_subnet(process: Process) -> uuid.UUID:
     return network_id  # type: ignore[no-any-return]
 
 
+def _network_kept_by(process: Process) -> uuid.UUID:
+    """A network with a subnet, which `process` keeps: the first port
+    creates the project's default group, the second keeps what it read."""
+    network_id = _network_with_subnet(process)
+    for _ in range(2):
+        process.run(CreatePort(network_id=network_id))
+    return network_id
+
+
 def test_what_a_command_read_is_kept_once_a_commit_checked_it(
     processes: tuple[Process, Process],
 ) -> None:
     one, _ = processes
-    network_id = _network_with_subnet(one)
-    one.run(CreatePort(network_id=network_id))  # creates the default group
-    one.run(CreatePort(network_id=network_id))  # loads the network, subnet, default group
+    network_id = _network_kept_by(one)
     one.loads.clear()
     one.run(CreatePort(network_id=network_id))
     # Only an address block is loaded again: they are written by the ports.
@@ -119,9 +126,7 @@ def test_a_copy_the_other_process_made_stale_is_not_written_on(
     processes: tuple[Process, Process],
 ) -> None:
     one, two = processes
-    network_id = _network_with_subnet(one)
-    one.run(CreatePort(network_id=network_id))  # one keeps the network
-    one.run(CreatePort(network_id=network_id))
+    network_id = _network_kept_by(one)
     two.run(UpdateNetwork(network_id=network_id, port_security_enabled=False))
     one.loads.clear()
     port_id = one.run(CreatePort(network_id=network_id))
@@ -139,9 +144,7 @@ def test_a_refusal_resting_on_a_stale_copy_is_tried_again_on_what_is_there(
     processes: tuple[Process, Process],
 ) -> None:
     one, two = processes
-    network_id = _network_with_subnet(one)
-    one.run(CreatePort(network_id=network_id))
-    one.run(CreatePort(network_id=network_id))  # one keeps alice's network
+    network_id = _network_kept_by(one)  # alice's
     two.run(UpdateNetwork(network_id=network_id, shared=True), ADMIN)
     # Kept as it was, the network is alice's alone and bob would be told
     # it does not exist; it is shared now.
