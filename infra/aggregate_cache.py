@@ -91,9 +91,11 @@ class CachedAggregates:
         try:
             ids = self.store.save(written, meta, reads)
         except RecordConflictError as error:
+            # The aggregate that moved on, where the error names it; else any
+            # written one may have been written on a stale copy.
             moved = moved_aggregate(error)
-            if moved is not None:
-                self._kept.pop(moved)
+            for aggregate_id in [moved] if moved is not None else [a.id for a in written]:
+                self._kept.pop(aggregate_id)
             raise
         for aggregate in written:
             self._kept.pop(aggregate.id)

@@ -54,9 +54,7 @@ class GroupStats:
 
 
 class GroupCommitter:
-    def __init__(
-        self, insert: Insert, max_events: int = 1000, blame: Blame | None = None
-    ) -> None:
+    def __init__(self, insert: Insert, max_events: int = 1000, blame: Blame | None = None) -> None:
         self._insert = insert
         self._blame = blame
         self.max_events = max_events
@@ -132,9 +130,7 @@ class GroupCommitter:
         if moved is None:
             return []
         involved = [
-            s
-            for s in batch
-            if moved in s.reads or any(e.originator_id == moved for e in s.events)
+            s for s in batch if moved in s.reads or any(e.originator_id == moved for e in s.events)
         ]
         return involved[1:] if len(involved) > 1 else involved
 

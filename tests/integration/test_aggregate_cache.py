@@ -151,6 +151,20 @@ def test_a_refusal_resting_on_a_stale_copy_is_tried_again_on_what_is_there(
     assert one.run(CreatePort(network_id=network_id), BOB)
 
 
+def test_a_write_on_a_stale_copy_is_tried_again_on_what_is_there(
+    processes: tuple[Process, Process],
+) -> None:
+    one, two = processes
+    network_id = _network_kept_by(one)
+    two.run(UpdateNetwork(network_id=network_id, name="by two"))
+    # One's copy is a version behind: its write loses the race once, then
+    # the command runs on the network as two left it.
+    one.run(UpdateNetwork(network_id=network_id, description="by one"))
+    network = one.store.get(Network, network_id)
+    assert network is not None
+    assert (network.name, network.description) == ("by two", "by one")
+
+
 def test_what_a_command_wrote_is_loaded_afresh(processes: tuple[Process, Process]) -> None:
     one, _ = processes
     network_id = _network_with_subnet(one)
