@@ -1,4 +1,5 @@
-"""Keeps projections up to date with the log, and rebuilds them from zero.
+"""Keeps projections up to date with the log (rebuilding them from zero is
+`projections.rebuild`).
 
 Each batch of events is applied and the projection's position recorded in one
 transaction, under a lock on the position row, so any number of processes may
@@ -8,13 +9,9 @@ event twice or skipping one.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import Notification
@@ -24,26 +21,13 @@ from infra.database import Cursor, Database
 from infra.eventstore import EventStore
 from projections.base import Projection
 from projections.batching import BatchingCursor
-from projections.readahead import read_ahead
-from projections.statements import UpsertShape
+from projections.rebuild import RebuildReport
+from projections.rebuild import rebuild as rebuild_projection
 
 log = logging.getLogger(__name__)
 
 POSITIONS = sql.Identifier("projection_positions")
-REBUILD_SUFFIX = "__rebuild"
-# Events per transaction of a rebuild: its tables have no other writers, so
-# larger pages only mean fewer commits and longer runs of one statement.
 REPLAY_PAGE = 5000
-REPLAY_CACHE_KIB = 64 * 1024
-REPLAY_GC_THRESHOLD = 100_000
-
-
-@dataclass
-class RebuildReport:
-    projection: str
-    events: int
-    position: int
-    seconds: float
 
 
 class ProjectionRunner:
@@ -61,6 +45,8 @@ class ProjectionRunner:
         # handlers' topics anew on every call.
         self.topics = {p.name: frozenset(p.topics()) for p in projections}
         self.batch_size = batch_size
+        # Events per transaction of a rebuild: its tables have no other
+        # writers, so larger pages only mean fewer commits.
         self.replay_page = max(batch_size, REPLAY_PAGE)
         self._known: dict[str, int] = {}
         self._changed: dict[str, int] = {}
@@ -77,7 +63,7 @@ class ProjectionRunner:
                 ).format(POSITIONS)
             )
             for projection in self.projections.values():
-                self._create_tables(cur, projection, with_indexes=True)
+                self.create_tables(cur, projection, with_indexes=True)
                 cur.execute(
                     sql.SQL(
                         "INSERT INTO {} (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING"
@@ -108,7 +94,7 @@ class ProjectionRunner:
         topics = projection.topics()
         while True:
             with self.db.transaction() as cur:
-                position = self._lock_position(cur, name)
+                position = self.lock_position(cur, name)
                 self._notice_others(name, position, frozenset(topics))
                 head = self.store.max_notification_id()
                 if position >= head:
@@ -123,7 +109,7 @@ class ProjectionRunner:
                 batch.flush()
                 full = len(notifications) == self.batch_size
                 new_position = notifications[-1].id if full else head
-                self._set_position(cur, name, new_position)
+                self.set_position(cur, name, new_position)
             self.advance(
                 {name: new_position}, {name: notifications[-1].id} if notifications else {}
             )
@@ -332,132 +318,11 @@ class ProjectionRunner:
                 self._catch_up_all(until=notification_id)
 
     def rebuild(self, name: str, switch: bool = True) -> RebuildReport:
-        """Replay the whole log into fresh tables, then swap them in."""
-        started = time.perf_counter()
-        live = self.projections[name]
-        fresh = type(live)({t.name: t.name + REBUILD_SUFFIX for t in live.tables})
-        with self.db.transaction() as cur:
-            for table in live.tables:
-                cur.execute(
-                    sql.SQL("DROP TABLE IF EXISTS {}").format(
-                        sql.Identifier(table.name + REBUILD_SUFFIX)
-                    )
-                )
-            self._create_tables(cur, fresh, with_indexes=False)
-        position, count = 0, 0
-        topics = fresh.topics()
-        with self._replay_cache() as checkpoint_again:
-            while True:  # until it catches a head that stands still
-                head = self.store.max_notification_id()
-                if position >= head:
-                    break
-                count += self._replay(fresh, position, head, topics)
-                position = head
-            if switch:
-                # After the indexes are built with the rebuild's page cache
-                # (SQLite then sorts their keys in memory, not through
-                # temporary files), the switch's commit checkpoints the WAL.
-                checkpoint_again()
-                with self.db.transaction() as cur:
-                    self._lock_position(cur, name)
-                    head = self.store.max_notification_id()
-                    batch = BatchingCursor(cur)
-                    for page in self.store.decoded_pages(position, head, topics, self.replay_page):
-                        for _, event in page:
-                            fresh.apply(batch, event)
-                        count += len(page)
-                    batch.flush()
-                    position = max(position, head)
-                    for table in live.tables:
-                        cur.execute(
-                            sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table.name))
-                        )
-                        cur.execute(
-                            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                                sql.Identifier(table.name + REBUILD_SUFFIX),
-                                sql.Identifier(table.name),
-                            )
-                        )
-                        for statement in table.create_indexes(table.name):
-                            cur.execute(statement)
-                    self._set_position(cur, name, position)
-                self.advance({name: position}, {})
-        return RebuildReport(name, count, position, time.perf_counter() - started)
+        """Replay the whole log into fresh tables, then (`switch`) swap them
+        in (`projections.rebuild`)."""
+        return rebuild_projection(self, name, switch)
 
-    def _replay(self, fresh: Projection, after: int, head: int, topics: list[str]) -> int:
-        """Apply the log after `after` up to `head` to a rebuild's tables, one
-        transaction per page, the next page read and decoded meanwhile."""
-        count = 0
-        pages = self.store.decoded_pages(after, head, topics, self.replay_page)
-        apply = fresh.apply  # bound once: this loop runs per event
-        # The handler found here rather than through `apply`, one Python
-        # call fewer per event, when the projection keeps the stock `apply`.
-        handlers = fresh._handlers if type(fresh).apply is Projection.apply else None
-        # Fresh tables: upserts there mostly meet no existing key.
-        conflicted: set[UpsertShape] = set()
-        with _fewer_collections():
-            for page in read_ahead(pages):
-                with self.db.transaction() as cur:
-                    if cur.dialect == "postgres":
-                        # Nothing reads a rebuild's tables before the switch,
-                        # whose transaction does wait for the disk: a crash
-                        # before it starts the rebuild over anyway.
-                        cur.execute(sql.SQL("SET LOCAL synchronous_commit TO OFF"))
-                    batch = BatchingCursor(cur, conflicted)
-                    if handlers is None:
-                        for _, event in page:
-                            apply(batch, event)
-                    else:
-                        for _, event in page:
-                            handler = handlers.get(type(event))
-                            if handler is not None:
-                                handler(fresh, batch, event)
-                    batch.flush()
-                count += len(page)
-        return count
-
-    @contextmanager
-    def _replay_cache(self) -> Iterator[Callable[[], None]]:
-        """On SQLite, settings for writing a rebuild's tables, page after page.
-
-        A page cache that holds them: rows arrive in log order, keyed by
-        random UUIDs, so each insert lands on an arbitrary page of the
-        primary-key index, and with the default 2 MiB cache most of those
-        pages have been evicted by the time they are needed again. And one
-        checkpoint at the end instead of one per 1,000 pages of WAL: an index
-        page that every commit changes is then copied into the database once,
-        not once per checkpoint. Yields what brings back the connection's own
-        checkpoints, so that its next commit (the switch's) does that one
-        checkpoint; the cache size comes back when the block ends.
-        """
-        if self.db.dialect != "sqlite":
-            yield lambda: None
-            return
-        cache_size = self._pragma("cache_size", -REPLAY_CACHE_KIB)
-        autocheckpoint = self._pragma("wal_autocheckpoint", 0)
-        restored = False
-
-        def checkpoint_again() -> None:
-            nonlocal restored
-            if not restored:
-                self._pragma("wal_autocheckpoint", autocheckpoint)
-                restored = True
-
-        try:
-            yield checkpoint_again
-        finally:
-            checkpoint_again()
-            self._pragma("cache_size", cache_size)
-
-    def _pragma(self, name: str, value: int) -> int:
-        """Set a SQLite setting of this thread's connection; returns its old value."""
-        with self.db.read() as cur:
-            cur.execute(sql.SQL("PRAGMA {}").format(sql.Identifier(name)))
-            row = cur.fetchone()
-            cur.execute(sql.SQL("PRAGMA {} = {}").format(sql.Identifier(name), sql.Literal(value)))
-        return int(next(iter(row.values()))) if row else 0
-
-    def _create_tables(self, cur: Cursor, projection: Projection, with_indexes: bool) -> None:
+    def create_tables(self, cur: Cursor, projection: Projection, with_indexes: bool) -> None:
         for table in projection.tables:
             physical = projection.physical_names[table.name]
             cur.execute(table.create_table(physical))
@@ -465,7 +330,7 @@ class ProjectionRunner:
                 for statement in table.create_indexes(physical):
                     cur.execute(statement)
 
-    def _lock_position(self, cur: Cursor, name: str) -> int:
+    def lock_position(self, cur: Cursor, name: str) -> int:
         cur.execute(
             sql.SQL("SELECT position FROM {} WHERE name = %s{}").format(
                 POSITIONS, cur.lock_row_clause()
@@ -497,7 +362,7 @@ class ProjectionRunner:
         )
         found = {str(row["name"]): int(row["position"]) for row in cur.fetchall()}
         # A projection added since setup: its row is made as a lone lock would.
-        return {n: found[n] if n in found else self._lock_position(cur, n) for n in names}
+        return {n: found[n] if n in found else self.lock_position(cur, n) for n in names}
 
     def set_positions(self, cur: Cursor, names: list[str], position: int) -> None:
         """Move every one of `names` to `position` in one statement."""
@@ -512,7 +377,7 @@ class ProjectionRunner:
             )
         cur.execute(statement, [position, *names])
 
-    def _set_position(self, cur: Cursor, name: str, position: int) -> None:
+    def set_position(self, cur: Cursor, name: str, position: int) -> None:
         cur.execute(
             sql.SQL("UPDATE {} SET position = %s WHERE name = %s").format(POSITIONS),
             [position, name],
@@ -540,22 +405,3 @@ def applier(projection: Projection) -> Callable[[Cursor, int, Any], None]:
     if apply_at is not None:
         return apply_at
     return lambda cursor, _, event: projection.apply(cursor, event)
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Let the garbage collector run less often while a rebuild decodes.
-
-    A page of decoded events is thousands of new dicts, ids and times, each
-    allocation counting towards the next collection, and each collection
-    walks every object still alive (the page, the process). Those objects
-    hold no cycles and are freed by reference counting; collecting them
-    cost a fifth of decoding. The thresholds are the process's, so they
-    come back as they were.
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], REPLAY_GC_THRESHOLD), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)

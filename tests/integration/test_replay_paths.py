@@ -28,7 +28,8 @@ from infra.settings import Settings
 from projections.audit.projection import AuditProjection
 from projections.base import Projection
 from projections.identity.projection import IdentityProjection
-from projections.runner import REBUILD_SUFFIX, ProjectionRunner
+from projections.rebuild import REBUILD_SUFFIX
+from projections.runner import ProjectionRunner
 from tests.integration.test_store_contract import PlainPasswords
 
 META = {"user_id": "u", "project_id": "p", "request_id": "r", "source": "test"}
