@@ -72,7 +72,8 @@ class CachedAggregates:
         self.store = store
         self._kept = _KeptCopies(entries, size)
         self._bases = _Bases(bases)
-        self._never: set[type[Aggregate]] = set()
+        # Per kind of aggregate, whether it may be kept: decided once.
+        self._keepable: dict[type[Aggregate], bool] = {}
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         kept = self._kept.get(aggregate_id)
@@ -123,19 +124,18 @@ class CachedAggregates:
             state = pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # a state pickle cannot carry
             log.info("not keeping %s aggregates: %s", get_topic(type(aggregate)), error)
-            self._never.add(type(aggregate))
+            self._keepable[type(aggregate)] = False
             return
         self._kept.put(aggregate.id, aggregate.version, state)
         self._bases.put(aggregate)  # the command is done with it
 
     def _may_keep(self, aggregate: Aggregate) -> bool:
         cls = type(aggregate)
-        if cls in self._never:
-            return False
-        if get_topic(cls) in _PERSONAL:
-            self._never.add(cls)  # crypto-shredding must be able to destroy it
-            return False
-        return True
+        keepable = self._keepable.get(cls)
+        if keepable is None:
+            # Not personal data: crypto-shredding must be able to destroy it.
+            keepable = self._keepable[cls] = get_topic(cls) not in _PERSONAL
+        return keepable
 
 
 class _KeptCopies:
